@@ -1,0 +1,193 @@
+"""The ``callcenterai`` command line: thin commands over the pipeline's functions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from callcenterai.config import PROJECT_ROOT, TFIDF_MODEL_NAME, configure_logging, load_params
+from callcenterai.errors import CallCenterAIError
+
+app = typer.Typer(
+    help="CallCenterAI: ticket triage with TF-IDF and transformer models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+train_app = typer.Typer(help="Train a model.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+ParamsOption = Annotated[Path, typer.Option("--params", help="Pipeline parameters (YAML).")]
+TextColumns = Annotated[
+    Optional[list[str]],
+    typer.Option("--text-column", help="Text column(s), joined in order. Repeatable."),
+]
+LabelColumn = Annotated[Optional[str], typer.Option("--label-column", help="Label column.")]
+
+
+def _layout():
+    from callcenterai.pipeline import Layout
+
+    return Layout(Path.cwd())
+
+
+def _params(path: Path, text_columns: list[str] | None = None, label_column: str | None = None):
+    params = load_params(path)
+    if text_columns:
+        params.data.text_columns = text_columns
+    if label_column:
+        params.data.label_column = label_column
+    return params
+
+
+def _print(data: dict) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@app.callback()
+def main_options(
+    log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
+) -> None:
+    configure_logging(log_level)
+
+
+@app.command()
+def sample(
+    output: Annotated[Path, typer.Option(help="Where to write the CSV.")] = Path(
+        "data/sample/tickets.csv"
+    ),
+    n: Annotated[int, typer.Option(min=8, help="Number of tickets.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 13,
+) -> None:
+    """Write the built-in synthetic sample of tickets (English, some French and Arabic)."""
+    from callcenterai.sample import write_sample
+
+    typer.echo(f"wrote {n} synthetic tickets to {write_sample(output, n=n, seed=seed)}")
+
+
+@app.command("prepare")
+def prepare_command(
+    input: Annotated[Optional[Path], typer.Option(help="Raw CSV (default: params data.input).")] = None,
+    text_column: TextColumns = None,
+    label_column: LabelColumn = None,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Validate and clean a ticket CSV, then write the train/val/test split and a data report."""
+    from callcenterai.pipeline import stage_prepare
+
+    settings = _params(params, text_column, label_column)
+    report = stage_prepare(input or Path(settings.data.input), _layout(), settings)
+    _print(report.__dict__)
+
+
+@train_app.command("tfidf")
+def train_tfidf_command(
+    input: Annotated[
+        Optional[Path], typer.Option(help="Train in one step from this raw CSV instead of the splits.")
+    ] = None,
+    output: Annotated[Optional[Path], typer.Option(help="Model folder to write.")] = None,
+    text_column: TextColumns = None,
+    label_column: LabelColumn = None,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Train the TF-IDF + calibrated linear SVM model, log it to MLflow and register it (staging)."""
+    from callcenterai.pipeline import stage_train_tfidf, train_tfidf_from_csv
+
+    settings = _params(params, text_column, label_column)
+    if input:
+        result = train_tfidf_from_csv(
+            input,
+            output or Path("models/tfidf"),
+            settings,
+            settings.data.text_columns,
+            settings.data.label_column,
+        )
+    else:
+        result = stage_train_tfidf(_layout(), settings, output)
+    _print(
+        {
+            "model_dir": result.model_dir,
+            "run_id": result.run_id,
+            "registered": f"{result.registered_name} v{result.registered_version} (staging)",
+            "train_seconds": round(result.train_seconds, 2),
+            "val_macro_f1": round(result.val_metrics["macro_f1"], 4),
+            "val_accuracy": round(result.val_metrics["accuracy"], 4),
+        }
+    )
+
+
+@app.command()
+def evaluate(
+    model: Annotated[str, typer.Option(help="Model folder or MLflow URI (models:/name@alias).")],
+    input: Annotated[Path, typer.Option(help="Labelled CSV (prepared split or raw schema).")],
+    output: Annotated[Path, typer.Option(help="Metrics JSON to write; figures go beside it.")],
+    text_column: TextColumns = None,
+    label_column: LabelColumn = None,
+    log_to_mlflow: Annotated[
+        bool, typer.Option(help="Add the results to the model's MLflow run.")
+    ] = True,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Evaluate a model: accuracy, macro/weighted F1, per-class scores, calibration, slices."""
+    from callcenterai.pipeline import stage_evaluate
+
+    settings = _params(params, text_column, label_column)
+    metrics = stage_evaluate(model, input, output, settings, log_to_mlflow)
+    _print(
+        {
+            "model": metrics["model"],
+            "n": metrics["n"],
+            "accuracy": round(metrics["accuracy"], 4),
+            "macro_f1": round(metrics["macro_f1"], 4),
+            "weighted_f1": round(metrics["weighted_f1"], 4),
+            "ece": round(metrics["calibration"]["ece"], 4),
+            "per_class_f1": {k: round(v["f1"], 4) for k, v in metrics["per_class"].items()},
+            "output": output,
+        }
+    )
+
+
+@app.command("promote")
+def promote_command(
+    name: Annotated[str, typer.Option(help="Registered model name.")] = TFIDF_MODEL_NAME,
+    input: Annotated[
+        Optional[Path], typer.Option(help="Test CSV both versions are scored on.")
+    ] = None,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Move the production alias to the staging version if its macro-F1 is not worse."""
+    from callcenterai.pipeline import stage_promote
+
+    decision = stage_promote(_layout(), load_params(params), input, name)
+    _print(decision)
+
+
+@app.command()
+def quickstart(
+    workdir: Annotated[Path, typer.Option(help="Folder for the sample, splits and model.")] = Path(
+        "build/quickstart"
+    ),
+    n: Annotated[int, typer.Option(min=100, help="Number of sample tickets.")] = 2000,
+    params: ParamsOption = PROJECT_ROOT / "params.yaml",
+) -> None:
+    """Run the whole pipeline on the built-in synthetic sample: prepare, train, evaluate, promote."""
+    from callcenterai.pipeline import quickstart as run_quickstart
+
+    _print(run_quickstart(workdir, load_params(params), sample_size=n))
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 1, not a traceback."""
+    try:
+        app()
+    except CallCenterAIError as error:
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

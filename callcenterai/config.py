@@ -1,0 +1,117 @@
+"""One place for settings: environment variables for runtime, ``params.yaml`` for the pipeline.
+
+Runtime settings (where MLflow lives, log level, later the services' ports and limits) come from
+environment variables with the ``CALLCENTERAI_`` prefix, plus MLflow's own ``MLFLOW_TRACKING_URI``.
+Pipeline hyperparameters live in ``params.yaml`` so that DVC can track them.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import AliasChoices, BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TFIDF_MODEL_NAME = "callcenterai-tfidf"
+STAGING_ALIAS = "staging"
+PRODUCTION_ALIAS = "production"
+
+
+class Settings(BaseSettings):
+    """Runtime settings, read from the environment (prefix ``CALLCENTERAI_``) or a ``.env`` file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CALLCENTERAI_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    home: Path = Field(
+        default=PROJECT_ROOT,
+        description="Folder under which the local MLflow store and build outputs are kept.",
+    )
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "CALLCENTERAI_MLFLOW_TRACKING_URI"),
+        description="MLflow tracking server or store; a local sqlite store under `home` if unset.",
+    )
+    mlflow_experiment: str = "callcenterai"
+    log_level: str = "INFO"
+
+    @property
+    def local_mlflow_dir(self) -> Path:
+        return self.home / "mlflow"
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{self.local_mlflow_dir / 'mlflow.db'}"
+
+    @property
+    def uses_local_store(self) -> bool:
+        return not self.mlflow_tracking_uri
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+class DataParams(BaseModel):
+    input: str = "data/raw/tickets.csv"
+    text_columns: list[str] = ["Document"]
+    label_column: str = "Topic_group"
+    val_size: float = Field(0.1, gt=0, lt=0.5)
+    test_size: float = Field(0.15, gt=0, lt=0.5)
+    seed: int = 42
+    min_per_label: int = Field(
+        5, ge=2, description="Labels with fewer examples are dropped (and counted) before splitting."
+    )
+    short_ticket_words: int = Field(
+        12, description="Tickets with at most this many words form the 'short' evaluation slice."
+    )
+
+
+class TfidfParams(BaseModel):
+    ngram_max: int = Field(2, ge=1, le=3)
+    min_df: int = Field(2, ge=1)
+    max_df: float = Field(1.0, gt=0, le=1.0)
+    sublinear_tf: bool = True
+    max_features: int | None = None
+    C: float = Field(0.3, gt=0)
+    class_weight: str | None = None
+    calibration_method: str = Field("sigmoid", pattern="^(sigmoid|isotonic)$")
+    calibration_folds: int = Field(5, ge=2)
+    calibration_ensemble: bool = False
+    explain_top_k: int = Field(5, ge=1)
+
+
+class PromotionParams(BaseModel):
+    min_improvement: float = Field(
+        0.0, description="A challenger needs champion macro-F1 + this to take the production alias."
+    )
+
+
+class Params(BaseModel):
+    data: DataParams = DataParams()
+    tfidf: TfidfParams = TfidfParams()
+    promotion: PromotionParams = PromotionParams()
+
+
+def load_params(path: Path | str | None = None) -> Params:
+    """Read ``params.yaml`` (the project's own by default); missing keys take their defaults."""
+    path = Path(path) if path else PROJECT_ROOT / "params.yaml"
+    if not path.exists():
+        return Params()
+    with path.open(encoding="utf-8") as handle:
+        return Params.model_validate(yaml.safe_load(handle) or {})
+
+
+def configure_logging(level: str | None = None) -> None:
+    logging.basicConfig(
+        level=(level or get_settings().log_level).upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )

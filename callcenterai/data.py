@@ -1,0 +1,209 @@
+"""Loading, cleaning and splitting ticket CSVs.
+
+Every model reads tickets through :func:`load_tickets`, which returns a frame with two columns,
+``text`` (the raw text, text columns joined) and ``label``. Cleaning decisions are counted in a
+:class:`DataReport`, never made silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from callcenterai.config import DataParams
+from callcenterai.errors import DataError
+from callcenterai.text import normalise_text
+
+logger = logging.getLogger(__name__)
+
+TEXT, LABEL = "text", "label"
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class DataReport:
+    """What happened to the rows of one input file. Holds counts and labels, never ticket text."""
+
+    source: str
+    sha256: str
+    rows_read: int
+    empty_text_dropped: int = 0
+    empty_label_dropped: int = 0
+    duplicate_text_dropped: int = 0
+    conflicting_label_dropped: int = 0
+    rare_label_dropped: int = 0
+    rows_kept: int = 0
+    label_counts: dict[str, int] = field(default_factory=dict)
+    split_sizes: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_columns(path: Path, params: DataParams) -> tuple[list[str], str]:
+    """Columns to read: the canonical ``text``/``label`` of prepared splits, else ``params``'."""
+    header = _read_header(path)
+    if TEXT in header and LABEL in header:
+        return [TEXT], LABEL
+    return list(params.text_columns), params.label_column
+
+
+def _read_header(path: Path) -> list[str]:
+    _check_file(path)
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            return next(csv.reader(handle), [])
+    except UnicodeDecodeError as exc:
+        raise _encoding_error(path, exc) from None
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise DataError(f"input file not found: {path}")
+    if not path.is_file():
+        raise DataError(f"input path is not a file: {path}")
+
+
+def _encoding_error(path: Path, exc: UnicodeDecodeError) -> DataError:
+    return DataError(
+        f"{path} is not UTF-8 (invalid byte 0x{exc.object[exc.start]:02x} at byte {exc.start}); "
+        "re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`"
+    )
+
+
+def read_csv(path: Path, text_columns: Sequence[str], label_column: str) -> pd.DataFrame:
+    """Read the needed columns of a UTF-8 CSV as strings; return a ``text``/``label`` frame."""
+    path = Path(path)
+    _check_file(path)
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise _encoding_error(path, exc) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty: expected a CSV with a header row") from None
+    except pd.errors.ParserError as exc:
+        first_line = str(exc).strip().splitlines()[-1]
+        raise DataError(f"{path} is not a well-formed CSV: {first_line}") from None
+    wanted = [*text_columns, label_column]
+    missing = [column for column in wanted if column not in raw.columns]
+    if missing:
+        raise DataError(
+            f"{path} lacks column(s) {', '.join(missing)}; it has {', '.join(map(str, raw.columns))}. "
+            "Choose columns with --text-column / --label-column or in params.yaml"
+        )
+    text = raw[list(text_columns)].apply(lambda row: " ".join(v.strip() for v in row if v), axis=1)
+    return pd.DataFrame(
+        {TEXT: text.astype(str), LABEL: raw[label_column].str.strip()}, index=raw.index
+    )
+
+
+def load_tickets(
+    path: Path | str,
+    text_columns: Sequence[str],
+    label_column: str,
+    *,
+    deduplicate: bool = True,
+    min_per_label: int = 1,
+) -> tuple[pd.DataFrame, DataReport]:
+    """Read and clean a ticket CSV.
+
+    Rows whose text is empty after normalisation or whose label is empty are dropped. With
+    ``deduplicate`` (training data), texts that are equal after normalisation are kept once, and
+    when they carry different labels all their rows are dropped, since no label can be trusted.
+    Labels with fewer than ``min_per_label`` rows are dropped (a stratified split needs a few).
+    Each drop is counted in the report.
+    """
+    path = Path(path)
+    frame = read_csv(path, text_columns, label_column)
+    report = DataReport(source=str(path), sha256=file_sha256(path), rows_read=len(frame))
+
+    normalised = frame[TEXT].map(normalise_text)
+    empty_text = normalised.str.len() == 0
+    empty_label = frame[LABEL].str.len() == 0
+    report.empty_text_dropped = int(empty_text.sum())
+    report.empty_label_dropped = int((empty_label & ~empty_text).sum())
+    keep = ~(empty_text | empty_label)
+    frame, normalised = frame[keep], normalised[keep]
+
+    if deduplicate:
+        labels_per_text = frame.groupby(normalised)[LABEL].transform("nunique")
+        conflicting = labels_per_text > 1
+        report.conflicting_label_dropped = int(conflicting.sum())
+        frame, normalised = frame[~conflicting], normalised[~conflicting]
+        duplicate = normalised.duplicated(keep="first")
+        report.duplicate_text_dropped = int(duplicate.sum())
+        frame = frame[~duplicate]
+
+    counts = frame[LABEL].value_counts()
+    rare = counts[counts < min_per_label].index
+    if len(rare):
+        rare_rows = frame[LABEL].isin(rare)
+        report.rare_label_dropped = int(rare_rows.sum())
+        logger.warning(
+            "dropped %d rows of %d labels with fewer than %d examples: %s",
+            report.rare_label_dropped,
+            len(rare),
+            min_per_label,
+            ", ".join(map(str, rare)),
+        )
+        frame = frame[~rare_rows]
+
+    if frame.empty:
+        raise DataError(
+            f"no usable tickets in {path}: all {report.rows_read} rows were empty, duplicated or "
+            "had too few examples per label (see the data report counts)"
+        )
+    frame = frame.reset_index(drop=True)
+    report.rows_kept = len(frame)
+    report.label_counts = {str(k): int(v) for k, v in frame[LABEL].value_counts().items()}
+    return frame, report
+
+
+def split_tickets(frame: pd.DataFrame, params: DataParams) -> dict[str, pd.DataFrame]:
+    """Stratified, seeded train / validation / test split of a deduplicated frame."""
+    rest, test = train_test_split(
+        frame, test_size=params.test_size, stratify=frame[LABEL], random_state=params.seed
+    )
+    val_share = params.val_size / (1 - params.test_size)
+    train, val = train_test_split(
+        rest, test_size=val_share, stratify=rest[LABEL], random_state=params.seed
+    )
+    return {"train": train, "val": val, "test": test}
+
+
+def prepare(
+    input_path: Path, output_dir: Path, report_path: Path, params: DataParams
+) -> DataReport:
+    """Clean ``input_path``, split it and write ``{train,val,test}.csv`` and the data report."""
+    frame, report = load_tickets(
+        input_path, params.text_columns, params.label_column, min_per_label=params.min_per_label
+    )
+    splits = split_tickets(frame, params)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for name, split in splits.items():
+        split.to_csv(output_dir / f"{name}.csv", index=False)
+        report.split_sizes[name] = len(split)
+    report.to_json(report_path)
+    return report
+
+
+def read_split(path: Path) -> pd.DataFrame:
+    """Read a split written by :func:`prepare` (columns ``text`` and ``label``)."""
+    return read_csv(Path(path), [TEXT], LABEL)

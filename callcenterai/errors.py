@@ -1,0 +1,17 @@
+"""Errors a user can act on. Their message is one line that says what is wrong and what to do."""
+
+
+class CallCenterAIError(Exception):
+    """Base class: the command line prints the message, without a traceback, and exits non-zero."""
+
+
+class DataError(CallCenterAIError):
+    """The input data cannot be used as it is (missing file or columns, bad encoding, no rows)."""
+
+
+class ModelNotFoundError(CallCenterAIError):
+    """No model at the given path or registry URI, or it is not a CallCenterAI model."""
+
+
+class RegistryError(CallCenterAIError):
+    """The MLflow registry does not hold what an operation needs (e.g. no staging version)."""

@@ -1,0 +1,176 @@
+"""Evaluation of any CallCenterAI model on a labelled CSV.
+
+Reports overall metrics, per-class precision/recall/F1, the confusion matrix, calibration
+(expected calibration error and log loss) and slices (short vs long tickets), because one
+number hides where a model fails.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    precision_recall_fscore_support,
+)
+
+from callcenterai.config import DataParams
+from callcenterai.data import LABEL, TEXT, load_tickets, resolve_columns
+from callcenterai.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+
+def expected_calibration_error(
+    probabilities: np.ndarray, correct: np.ndarray, bins: int = 15
+) -> float:
+    """Top-label ECE: the gap between confidence and accuracy, averaged over confidence bins."""
+    confidence = probabilities.max(axis=1)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    ece = 0.0
+    for low, high in zip(edges[:-1], edges[1:]):
+        in_bin = (confidence > low) & (confidence <= high)
+        if in_bin.any():
+            ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return float(ece)
+
+
+def _overall(truth: list[str], predicted: list[str]) -> dict[str, float]:
+    return {
+        "n": len(truth),
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "macro_f1": float(f1_score(truth, predicted, average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(truth, predicted, average="weighted", zero_division=0)),
+    }
+
+
+def compute_metrics(
+    truth: list[str],
+    probabilities: np.ndarray,
+    labels: list[str],
+    word_counts: np.ndarray,
+    short_words: int,
+) -> dict[str, Any]:
+    """Metrics of predictions ``probabilities`` (columns in ``labels`` order) against ``truth``."""
+    predicted = [labels[i] for i in probabilities.argmax(axis=1)]
+    unknown = sorted(set(truth) - set(labels))
+    if unknown:
+        raise DataError(f"the test data has labels the model does not know: {', '.join(unknown)}")
+    metrics: dict[str, Any] = _overall(truth, predicted)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, predicted, labels=labels, zero_division=0
+    )
+    metrics["per_class"] = {
+        label: {
+            "precision": float(p),
+            "recall": float(r),
+            "f1": float(f),
+            "support": int(s),
+        }
+        for label, p, r, f, s in zip(labels, precision, recall, f1, support)
+    }
+    correct = np.asarray(truth) == np.asarray(predicted)
+    metrics["calibration"] = {
+        "ece": expected_calibration_error(probabilities, correct),
+        "log_loss": float(log_loss(truth, probabilities, labels=labels)),
+        "mean_confidence": float(probabilities.max(axis=1).mean()),
+    }
+    short = word_counts <= short_words
+    truth_arr, predicted_arr = np.asarray(truth), np.asarray(predicted)
+    metrics["slices"] = {
+        name: {"definition": definition, **_overall(list(truth_arr[mask]), list(predicted_arr[mask]))}
+        for name, definition, mask in (
+            ("short", f"<= {short_words} words", short),
+            ("long", f"> {short_words} words", ~short),
+        )
+        if mask.any()
+    }
+    metrics["confusion_matrix"] = {
+        "labels": labels,
+        "matrix": confusion_matrix(truth, predicted, labels=labels).tolist(),
+    }
+    return metrics
+
+
+def evaluate_frame(classifier, frame: pd.DataFrame, short_words: int) -> tuple[dict, list[str]]:
+    """Evaluate ``classifier`` on a ``text``/``label`` frame; return metrics and predictions."""
+    probabilities = classifier.predict_proba(frame[TEXT].tolist())
+    word_counts = frame[TEXT].str.split().str.len().to_numpy()
+    metrics = compute_metrics(
+        frame[LABEL].tolist(), probabilities, classifier.labels, word_counts, short_words
+    )
+    metrics["model"] = {"name": classifier.name, "version": classifier.version}
+    predicted = [classifier.labels[i] for i in probabilities.argmax(axis=1)]
+    return metrics, predicted
+
+
+def load_eval_data(path: Path, params: DataParams) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read a labelled CSV for evaluation: empty rows are dropped (and counted), nothing else."""
+    text_columns, label_column = resolve_columns(Path(path), params)
+    frame, report = load_tickets(path, text_columns, label_column, deduplicate=False)
+    return frame, {
+        "path": str(path),
+        "sha256": report.sha256,
+        "rows_read": report.rows_read,
+        "rows_dropped_empty": report.empty_text_dropped + report.empty_label_dropped,
+    }
+
+
+def score_model(model_uri: str, data_path: Path, params: DataParams | None = None) -> dict:
+    """Load a model and evaluate it on a CSV; the metrics dict of :func:`compute_metrics`."""
+    from callcenterai.models.store import load_classifier
+
+    params = params or DataParams()
+    frame, data_info = load_eval_data(Path(data_path), params)
+    metrics, _ = evaluate_frame(load_classifier(model_uri), frame, params.short_ticket_words)
+    metrics["data"] = data_info
+    return metrics
+
+
+def plot_confusion_matrix(metrics: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    labels = metrics["confusion_matrix"]["labels"]
+    matrix = np.asarray(metrics["confusion_matrix"]["matrix"])
+    figure, axis = plt.subplots(figsize=(1.1 * len(labels) + 3, 1.0 * len(labels) + 2))
+    ConfusionMatrixDisplay(matrix, display_labels=labels).plot(
+        ax=axis, xticks_rotation=45, colorbar=False, values_format="d"
+    )
+    model = metrics.get("model", {})
+    axis.set_title(
+        f"{model.get('name', 'model')} v{model.get('version', '?')}: "
+        f"macro-F1 {metrics['macro_f1']:.3f}, accuracy {metrics['accuracy']:.3f}"
+    )
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def write_outputs(
+    metrics: dict, truth: list[str], predicted: list[str], output: Path
+) -> dict[str, Path]:
+    """Write the metrics JSON, the confusion-matrix PNG and the per-ticket label CSV beside it.
+
+    The CSV holds only the true and predicted labels (no ticket text), for DVC's confusion plot.
+    """
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    stem = output.with_suffix("")
+    figure = plot_confusion_matrix(metrics, stem.parent / f"{stem.name}_confusion_matrix.png")
+    predictions = stem.parent / f"{stem.name}_predictions.csv"
+    pd.DataFrame({"actual": truth, "predicted": predicted}).to_csv(predictions, index=False)
+    return {"metrics": output, "confusion_matrix": figure, "predictions": predictions}

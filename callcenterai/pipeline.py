@@ -1,0 +1,146 @@
+"""The pipeline's stages as plain functions: what DVC runs one by one and the quick start runs in a row.
+
+Paths default to the layout of ``dvc.yaml``; the quick start points them at a work folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from callcenterai.config import TFIDF_MODEL_NAME, Params
+from callcenterai.data import DataReport, load_tickets, prepare, read_split, split_tickets
+from callcenterai.evaluate import evaluate_frame, load_eval_data, write_outputs
+from callcenterai.models.store import load_classifier
+from callcenterai.registry import log_evaluation, promote, setup_tracking
+from callcenterai.sample import write_sample
+from callcenterai.train import TrainResult, train_tfidf
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each stage reads and writes, relative to one root (the project or a work folder)."""
+
+    root: Path
+
+    @property
+    def processed(self) -> Path:
+        return self.root / "data" / "processed"
+
+    @property
+    def data_report(self) -> Path:
+        return self.root / "reports" / "data_report.json"
+
+    @property
+    def tfidf_model(self) -> Path:
+        return self.root / "models" / "tfidf"
+
+    @property
+    def tfidf_metrics(self) -> Path:
+        return self.root / "reports" / "tfidf" / "metrics.json"
+
+    @property
+    def tfidf_promotion(self) -> Path:
+        return self.root / "reports" / "tfidf" / "promotion.json"
+
+    def split(self, name: str) -> Path:
+        return self.processed / f"{name}.csv"
+
+
+def stage_prepare(input_path: Path, layout: Layout, params: Params) -> DataReport:
+    return prepare(input_path, layout.processed, layout.data_report, params.data)
+
+
+def stage_train_tfidf(layout: Layout, params: Params, output: Path | None = None) -> TrainResult:
+    report = None
+    if layout.data_report.exists():
+        report = json.loads(layout.data_report.read_text())
+    return train_tfidf(
+        read_split(layout.split("train")),
+        read_split(layout.split("val")),
+        output or layout.tfidf_model,
+        params,
+        data_report=report,
+    )
+
+
+def train_tfidf_from_csv(
+    input_path: Path, output: Path, params: Params, text_columns: list[str], label_column: str
+) -> TrainResult:
+    """One-step training from a raw CSV: clean, split in memory, train on train, validate on val."""
+    frame, report = load_tickets(
+        input_path, text_columns, label_column, min_per_label=params.data.min_per_label
+    )
+    splits = split_tickets(frame, params.data)
+    report.split_sizes = {name: len(split) for name, split in splits.items()}
+    return train_tfidf(splits["train"], splits["val"], output, params, data_report=report)
+
+
+def stage_evaluate(
+    model_uri: str, data_path: Path, output: Path, params: Params, log_to_mlflow: bool = True
+) -> dict:
+    """Evaluate a model on a labelled CSV, write the outputs, and add them to the model's run."""
+    classifier = load_classifier(model_uri)
+    frame, data_info = load_eval_data(data_path, params.data)
+    metrics, predicted = evaluate_frame(classifier, frame, params.data.short_ticket_words)
+    metrics["data"] = data_info
+    files = write_outputs(metrics, frame["label"].tolist(), predicted, output)
+    if log_to_mlflow:
+        _log_to_model_run(model_uri, metrics, files, classifier)
+    return metrics
+
+
+def _log_to_model_run(model_uri: str, metrics: dict, files: dict, classifier) -> None:
+    import mlflow
+
+    setup_tracking()
+    info = mlflow.models.get_model_info(model_uri)
+    run_id = (info.metadata or {}).get("run_id") or info.run_id
+    if not run_id:
+        logger.warning("model %s has no MLflow run: evaluation not logged", model_uri)
+        return
+    version = None
+    if classifier.version != "local":
+        version = (classifier.name, classifier.version)
+    log_evaluation(run_id, metrics, list(files.values()), "test_", version)
+
+
+def stage_promote(
+    layout: Layout, params: Params, test_path: Path | None = None, name: str = TFIDF_MODEL_NAME
+) -> dict:
+    setup_tracking()
+    decision = promote(
+        name, test_path or layout.split("test"), params.promotion.min_improvement
+    ).as_dict()
+    layout.tfidf_promotion.parent.mkdir(parents=True, exist_ok=True)
+    layout.tfidf_promotion.write_text(json.dumps(decision, indent=2) + "\n")
+    return decision
+
+
+def quickstart(workdir: Path, params: Params, sample_size: int = 2000) -> dict:
+    """Run the whole pipeline on the built-in synthetic sample, inside ``workdir``."""
+    layout = Layout(workdir)
+    sample = write_sample(workdir / "data" / "raw" / "sample_tickets.csv", n=sample_size)
+    report = stage_prepare(sample, layout, params)
+    result = stage_train_tfidf(layout, params)
+    metrics = stage_evaluate(
+        str(layout.tfidf_model), layout.split("test"), layout.tfidf_metrics, params
+    )
+    decision = stage_promote(layout, params)
+    return {
+        "sample": str(sample),
+        "rows_kept": report.rows_kept,
+        "run_id": result.run_id,
+        "model_dir": str(result.model_dir),
+        "registered_version": result.registered_version,
+        "train_seconds": round(result.train_seconds, 2),
+        "test_macro_f1": round(metrics["macro_f1"], 4),
+        "test_accuracy": round(metrics["accuracy"], 4),
+        "metrics_file": str(layout.tfidf_metrics),
+        "promotion": decision["reason"],
+        "production_alias": decision["promoted"],
+    }
