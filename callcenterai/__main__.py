@@ -1,0 +1,3 @@
+from callcenterai.cli import main
+
+main()
