@@ -71,7 +71,9 @@ def sample(
 
 @app.command("prepare")
 def prepare_command(
-    input: Annotated[Optional[Path], typer.Option(help="Raw CSV (default: params data.input).")] = None,
+    input: Annotated[
+        Optional[Path], typer.Option(help="Raw CSV (default: params data.input).")
+    ] = None,
     text_column: TextColumns = None,
     label_column: LabelColumn = None,
     params: ParamsOption = Path("params.yaml"),
@@ -87,7 +89,8 @@ def prepare_command(
 @train_app.command("tfidf")
 def train_tfidf_command(
     input: Annotated[
-        Optional[Path], typer.Option(help="Train in one step from this raw CSV instead of the splits.")
+        Optional[Path],
+        typer.Option(help="Train in one step from this raw CSV instead of the splits."),
     ] = None,
     output: Annotated[Optional[Path], typer.Option(help="Model folder to write.")] = None,
     text_column: TextColumns = None,

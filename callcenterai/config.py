@@ -68,7 +68,9 @@ class DataParams(BaseModel):
     test_size: float = Field(0.15, gt=0, lt=0.5)
     seed: int = 42
     min_per_label: int = Field(
-        5, ge=2, description="Labels with fewer examples are dropped (and counted) before splitting."
+        5,
+        ge=2,
+        description="Labels with fewer examples are dropped (and counted) before splitting.",
     )
     short_ticket_words: int = Field(
         12, description="Tickets with at most this many words form the 'short' evaluation slice."

@@ -86,7 +86,10 @@ def compute_metrics(
     short = word_counts <= short_words
     truth_arr, predicted_arr = np.asarray(truth), np.asarray(predicted)
     metrics["slices"] = {
-        name: {"definition": definition, **_overall(list(truth_arr[mask]), list(predicted_arr[mask]))}
+        name: {
+            "definition": definition,
+            **_overall(list(truth_arr[mask]), list(predicted_arr[mask])),
+        }
         for name, definition, mask in (
             ("short", f"<= {short_words} words", short),
             ("long", f"> {short_words} words", ~short),

@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import mlflow
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+import mlflow
 from callcenterai.config import PRODUCTION_ALIAS, STAGING_ALIAS, Settings, get_settings
 from callcenterai.errors import RegistryError
 
@@ -193,7 +193,9 @@ def log_evaluation(
     try:
         client.get_run(run_id)
     except MlflowException:
-        logger.warning("run %s is not in %s: evaluation not logged", run_id, mlflow.get_tracking_uri())
+        logger.warning(
+            "run %s is not in %s: evaluation not logged", run_id, mlflow.get_tracking_uri()
+        )
         return False
     with mlflow.start_run(run_id=run_id):
         mlflow.log_metrics(flatten_metrics(metrics, prefix))
@@ -202,5 +204,7 @@ def log_evaluation(
     if version:
         name, number = version
         client.set_model_version_tag(name, number, f"{prefix}macro_f1", str(metrics["macro_f1"]))
-        client.set_model_version_tag(name, number, f"{prefix}data_sha256", metrics["data"]["sha256"])
+        client.set_model_version_tag(
+            name, number, f"{prefix}data_sha256", metrics["data"]["sha256"]
+        )
     return True

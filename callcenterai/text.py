@@ -19,7 +19,9 @@ from collections.abc import Iterable
 # Placeholders written by the PII scrubber, e.g. "[EMAIL]", "[PHONE]", "[CREDIT_CARD]".
 PLACEHOLDER_RE = re.compile(r"\[[A-Z][A-Z_]*\]")
 _ARABIC_MARKS_RE = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
-_ARABIC_LETTER_VARIANTS = str.maketrans({"\u0623": "\u0627", "\u0625": "\u0627", "\u0622": "\u0627"})
+_ARABIC_LETTER_VARIANTS = str.maketrans(
+    {"\u0623": "\u0627", "\u0625": "\u0627", "\u0622": "\u0627"}
+)
 
 
 # Anything that is not a letter: punctuation, symbols, digits of any script, underscores.

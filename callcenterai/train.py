@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 
+import mlflow
 from callcenterai.config import STAGING_ALIAS, TFIDF_MODEL_NAME, Params
 from callcenterai.data import DataReport
 from callcenterai.evaluate import evaluate_frame, plot_confusion_matrix
@@ -58,7 +58,11 @@ def train_tfidf(
         mlflow.set_tags({"model_kind": "tfidf", "stage": "train"})
         mlflow.log_params({f"tfidf.{k}": v for k, v in params.tfidf.model_dump().items()})
         mlflow.log_params(
-            {"data.seed": params.data.seed, "data.train_rows": len(train), "data.val_rows": len(val)}
+            {
+                "data.seed": params.data.seed,
+                "data.train_rows": len(train),
+                "data.val_rows": len(val),
+            }
         )
         if data_report is not None:
             report = data_report if isinstance(data_report, dict) else data_report.__dict__
@@ -76,7 +80,9 @@ def train_tfidf(
         val_metrics, _ = evaluate_frame(classifier, val, params.data.short_ticket_words)
         mlflow.log_metrics(flatten_metrics(val_metrics, "val_"))
         _log_json(val_metrics["per_class"], "classification_report_val.json", workdir)
-        mlflow.log_artifact(str(plot_confusion_matrix(val_metrics, workdir / "confusion_matrix_val.png")))
+        mlflow.log_artifact(
+            str(plot_confusion_matrix(val_metrics, workdir / "confusion_matrix_val.png"))
+        )
 
         registered_name = TFIDF_MODEL_NAME if register else None
         info = log_tfidf(classifier, registered_name, {"run_id": run.info.run_id})

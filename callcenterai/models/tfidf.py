@@ -119,7 +119,9 @@ class TfidfClassifier:
     def _feature_names(self) -> np.ndarray:
         return self.vectorizer.get_feature_names_out()
 
-    def explain(self, text: str, label: str | None = None, top_k: int = 5) -> list[TermContribution]:
+    def explain(
+        self, text: str, label: str | None = None, top_k: int = 5
+    ) -> list[TermContribution]:
         """The terms of ``text`` that pushed hardest towards ``label`` (the predicted one if None).
 
         Only terms with a positive contribution are returned, strongest first; a ticket made of

@@ -1,0 +1,89 @@
+"""The command line as a user runs it: real processes, exit codes, one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CALLCENTERAI_HOME": str(home)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.run(
+        [sys.executable, "-m", "callcenterai", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (None, "error: input file not found"),
+        ("a,b\n1,2\n", "error: "),
+        (b"Document,Topic_group\n\xe9cran,Hardware\n", "is not UTF-8"),
+    ],
+)
+def test_prepare_errors_are_one_line_without_traceback(tmp_path, content, message):
+    path = tmp_path / "in.csv"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    result = run_cli("prepare", "--input", str(path), cwd=tmp_path, home=tmp_path)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len([line for line in result.stderr.splitlines() if line.startswith("error:")]) == 1
+
+
+def test_evaluate_missing_model_is_a_clear_error(tmp_path):
+    (tmp_path / "t.csv").write_text("text,label\nhello,A\n")
+    result = run_cli(
+        "evaluate", "--model", "models/none", "--input", "t.csv", "--output", "m.json",
+        cwd=tmp_path, home=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "error: no model at models/none" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_quickstart_runs_the_whole_pipeline(tmp_path):
+    result = run_cli("quickstart", "--workdir", "qs", "--n", "800", cwd=tmp_path, home=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    assert summary["registered_version"] == "1"
+    assert summary["production_alias"] is True
+    assert summary["test_macro_f1"] > 0.6
+    assert (tmp_path / "qs" / "models" / "tfidf" / "MLmodel").exists()
+    assert (tmp_path / "mlflow" / "mlflow.db").exists()
+
+
+def test_one_step_training_from_raw_csv_with_other_columns(tmp_path, sample_csv):
+    import pandas as pd
+
+    frame = pd.read_csv(sample_csv).rename(columns={"Document": "body", "Topic_group": "queue"})
+    frame.insert(0, "subject", "Ticket")
+    frame.to_csv(tmp_path / "raw.csv", index=False)
+    result = run_cli(
+        "train", "tfidf", "--input", "raw.csv", "--output", "out/model",
+        "--text-column", "subject", "--text-column", "body", "--label-column", "queue",
+        cwd=tmp_path, home=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["val_macro_f1"] > 0.6
+    assert (tmp_path / "out" / "model" / "MLmodel").exists()
+
+
+def test_help_lists_the_commands(tmp_path):
+    result = run_cli("--help", cwd=tmp_path, home=tmp_path)
+    for command in ("prepare", "train", "evaluate", "promote", "quickstart", "sample"):
+        assert command in result.stdout

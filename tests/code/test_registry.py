@@ -1,0 +1,86 @@
+"""Registry and champion/challenger promotion, on a local store and on a real MLflow server."""
+
+import json
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from callcenterai.data import read_split
+from callcenterai.errors import RegistryError
+from callcenterai.pipeline import stage_promote, stage_train_tfidf
+from callcenterai.registry import parse_alias_uri, setup_tracking
+from callcenterai.train import train_tfidf
+from tests.conftest import use_home
+
+NAME = "callcenterai-tfidf"
+
+
+def test_parse_alias_uri():
+    assert parse_alias_uri("models:/m@production") == ("m", "production", None)
+    assert parse_alias_uri("models:/m/3") == ("m", None, "3")
+
+
+def test_promote_without_candidate_is_a_clear_error(params, prepared):
+    setup_tracking()
+    with pytest.raises(RegistryError, match="no version with alias 'staging'"):
+        stage_promote(prepared, params)
+
+
+def train_worse_candidate(layout, params, tmp_path):
+    """A model trained on shuffled labels: registered as staging, clearly worse."""
+    train = read_split(layout.split("train"))
+    train["label"] = train["label"].sample(frac=1, random_state=0).to_numpy()
+    return train_tfidf(train, read_split(layout.split("val")), tmp_path / "worse", params)
+
+
+def check_champion_challenger(layout, params, tmp_path):
+    first = stage_train_tfidf(layout, params)
+    client = MlflowClient()  # after training has pointed MLflow at this test's store
+    decision = stage_promote(layout, params)
+    assert decision["promoted"] and decision["reason"] == "no production version yet"
+    assert (
+        str(client.get_model_version_by_alias(NAME, "production").version)
+        == first.registered_version
+    )
+
+    worse = train_worse_candidate(layout, params, tmp_path)
+    assert (
+        str(client.get_model_version_by_alias(NAME, "staging").version) == worse.registered_version
+    )
+    decision = stage_promote(layout, params)
+    assert not decision["promoted"]
+    assert decision["candidate_macro_f1"] < decision["champion_macro_f1"]
+    assert (
+        str(client.get_model_version_by_alias(NAME, "production").version)
+        == first.registered_version
+    )
+    tags = client.get_model_version(NAME, worse.registered_version).tags
+    assert tags["promotion.decision"] == "refused"
+    assert float(tags["promotion.champion_macro_f1"]) == decision["champion_macro_f1"]
+    assert json.loads(layout.tfidf_promotion.read_text())["promoted"] is False
+
+    same = stage_train_tfidf(layout, params)  # same data and seed: equal score is enough
+    decision = stage_promote(layout, params)
+    assert decision["promoted"]
+    assert decision["candidate_macro_f1"] == decision["champion_macro_f1"]
+    assert (
+        str(client.get_model_version_by_alias(NAME, "production").version)
+        == same.registered_version
+    )
+
+
+def test_champion_challenger_on_local_store(prepared, params, tmp_path):
+    check_champion_challenger(prepared, params, tmp_path)
+
+
+@pytest.mark.slow
+def test_champion_challenger_on_mlflow_server(
+    mlflow_server, prepared, params, tmp_path, monkeypatch
+):
+    use_home(monkeypatch, tmp_path / "home-server", tracking_uri=mlflow_server)
+    check_champion_challenger(prepared, params, tmp_path)
+    assert not (tmp_path / "home-server" / "mlflow").exists()  # nothing went to a local store
+    from callcenterai.models.store import load_classifier
+
+    production = load_classifier(f"models:/{NAME}@production")
+    assert production.predict(["please order two new laptops"]) == ["Purchase"]

@@ -1,0 +1,117 @@
+"""Shared fixtures: an isolated MLflow store per test, the built-in sample, a trained model."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from callcenterai.config import Params, get_settings
+from callcenterai.pipeline import Layout, stage_prepare, stage_train_tfidf
+from callcenterai.sample import write_sample
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+KAGGLE_CSV = SHARED_DATA / "it-service-ticket-classification" / "tickets_dev.csv"
+SUPPORT_EN_CSV = SHARED_DATA / "customer-support-tickets-en" / "aa_dataset-tickets-en-only.csv"
+
+needs_kaggle = pytest.mark.skipif(
+    not KAGGLE_CSV.exists(), reason=f"real data not found at {KAGGLE_CSV}"
+)
+
+
+def use_home(monkeypatch: pytest.MonkeyPatch, home: Path, tracking_uri: str | None = None) -> None:
+    """Point the settings (and so MLflow) at ``home``; a tracking URI overrides the local store."""
+    monkeypatch.setenv("CALLCENTERAI_HOME", str(home))
+    if tracking_uri:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+    else:
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def isolated_mlflow(tmp_path, monkeypatch):
+    """Every test gets its own MLflow store, never the project's."""
+    use_home(monkeypatch, tmp_path / "home")
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def sample_csv(tmp_path_factory) -> Path:
+    return write_sample(tmp_path_factory.mktemp("sample") / "tickets.csv", n=1200)
+
+
+@pytest.fixture
+def params() -> Params:
+    return Params()
+
+
+@pytest.fixture
+def prepared(tmp_path, sample_csv, params) -> Layout:
+    layout = Layout(tmp_path / "work")
+    stage_prepare(sample_csv, layout, params)
+    return layout
+
+
+@pytest.fixture
+def trained(prepared, params):
+    """A TF-IDF model trained on the sample and registered (staging) in the test's store."""
+    return prepared, stage_train_tfidf(prepared, params)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(
+                f"server exited with code {process.returncode} before {url} answered"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # nosec B310 - loopback only
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real ``mlflow server`` (sqlite store, proxied artifacts) on a loopback port."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    log = (root / "server.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination", str(root / "artifacts"),
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        ],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/health", timeout=90, process=process)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
