@@ -97,7 +97,7 @@ def train_tfidf_command(
     label_column: LabelColumn = None,
     params: ParamsOption = Path("params.yaml"),
 ) -> None:
-    """Train the TF-IDF + calibrated linear SVM model, log it to MLflow and register it (staging)."""
+    """Train TF-IDF + calibrated linear SVM, log it to MLflow and register it as staging."""
     from callcenterai.pipeline import stage_train_tfidf, train_tfidf_from_csv
 
     settings = _params(params, text_column, label_column)
@@ -177,7 +177,7 @@ def quickstart(
     n: Annotated[int, typer.Option(min=100, help="Number of sample tickets.")] = 2000,
     params: ParamsOption = PROJECT_ROOT / "params.yaml",
 ) -> None:
-    """Run the whole pipeline on the built-in synthetic sample: prepare, train, evaluate, promote."""
+    """Run the pipeline on the built-in synthetic sample: prepare, train, evaluate, promote."""
     from callcenterai.pipeline import quickstart as run_quickstart
 
     _print(run_quickstart(workdir, load_params(params), sample_size=n))

@@ -105,7 +105,8 @@ def read_csv(path: Path, text_columns: Sequence[str], label_column: str) -> pd.D
     missing = [column for column in wanted if column not in raw.columns]
     if missing:
         raise DataError(
-            f"{path} lacks column(s) {', '.join(missing)}; it has {', '.join(map(str, raw.columns))}. "
+            f"{path} lacks column(s) {', '.join(missing)}; "
+            f"it has {', '.join(map(str, raw.columns))}. "
             "Choose columns with --text-column / --label-column or in params.yaml"
         )
     text = raw[list(text_columns)].apply(lambda row: " ".join(v.strip() for v in row if v), axis=1)

@@ -1,4 +1,6 @@
-"""The pipeline's stages as plain functions: what DVC runs one by one and the quick start runs in a row.
+"""The pipeline's stages as plain functions.
+
+DVC runs them one by one through the command line; the quick start runs them in a row.
 
 Paths default to the layout of ``dvc.yaml``; the quick start points them at a work folder.
 """

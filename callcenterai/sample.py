@@ -242,7 +242,7 @@ def generate_tickets(n: int = 2000, seed: int = 13) -> pd.DataFrame:
     A ticket is one or two sentences of its category, sometimes with a sentence of another
     category added (real tickets mix topics), between an optional greeting and sign-off.
     """
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # nosec B311
     languages, weights = zip(*_LANGUAGE_SHARES)
     rows = []
     for index in range(n):
