@@ -10,7 +10,7 @@ from callcenterai.data import read_split
 from callcenterai.errors import ModelNotFoundError
 from callcenterai.evaluate import evaluate_frame
 from callcenterai.models.store import load_classifier
-from callcenterai.models.tfidf import TfidfClassifier
+from callcenterai.models.tfidf import TfidfClassifier, as_frame
 from callcenterai.pipeline import Layout, stage_prepare
 from callcenterai.sample import LABELS
 from tests.conftest import KAGGLE_CSV, needs_kaggle
@@ -44,6 +44,12 @@ def test_probabilities_cover_every_class_and_sum_to_one(sample_model):
 )
 def test_minimum_functionality(sample_model, text, label):
     assert sample_model.predict([text]) == [label]
+
+
+def test_fast_path_matches_the_saved_pipeline(sample_model):
+    texts = ["my laptop is broken", "Merci de commander 3 écrans", ""]
+    expected = sample_model.pipeline.predict_proba(as_frame(texts))
+    assert np.allclose(sample_model.predict_proba(texts), expected)
 
 
 def test_invariance_to_case_punctuation_digits_and_placeholders(sample_model):
