@@ -42,7 +42,7 @@ class Settings(BaseSettings):
 
     @property
     def local_mlflow_dir(self) -> Path:
-        return self.home / "mlflow"
+        return self.home / "mlruns"
 
     @property
     def tracking_uri(self) -> str:

@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import mlflow
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-import mlflow
 from callcenterai.config import PRODUCTION_ALIAS, STAGING_ALIAS, Settings, get_settings
 from callcenterai.errors import RegistryError
 

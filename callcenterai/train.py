@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 
-import mlflow
 from callcenterai.config import STAGING_ALIAS, TFIDF_MODEL_NAME, Params
 from callcenterai.data import DataReport
 from callcenterai.evaluate import evaluate_frame, plot_confusion_matrix

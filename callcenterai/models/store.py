@@ -13,10 +13,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-import mlflow
 from callcenterai.errors import ModelNotFoundError
 from callcenterai.models.tfidf import SKOPS_TRUSTED_TYPES, TfidfClassifier, as_frame
 

@@ -64,7 +64,7 @@ def test_quickstart_runs_the_whole_pipeline(tmp_path):
     assert summary["production_alias"] is True
     assert summary["test_macro_f1"] > 0.6
     assert (tmp_path / "qs" / "models" / "tfidf" / "MLmodel").exists()
-    assert (tmp_path / "mlflow" / "mlflow.db").exists()
+    assert (tmp_path / "mlruns" / "mlflow.db").exists()
 
 
 def test_one_step_training_from_raw_csv_with_other_columns(tmp_path, sample_csv):

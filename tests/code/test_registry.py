@@ -79,7 +79,7 @@ def test_champion_challenger_on_mlflow_server(
 ):
     use_home(monkeypatch, tmp_path / "home-server", tracking_uri=mlflow_server)
     check_champion_challenger(prepared, params, tmp_path)
-    assert not (tmp_path / "home-server" / "mlflow").exists()  # nothing went to a local store
+    assert not (tmp_path / "home-server" / "mlruns").exists()  # nothing went to a local store
     from callcenterai.models.store import load_classifier
 
     production = load_classifier(f"models:/{NAME}@production")

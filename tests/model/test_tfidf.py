@@ -1,10 +1,10 @@
 """Training, explanations, persistence, behaviour, and the quality gate on real data."""
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 
-import mlflow
 from callcenterai.config import Params
 from callcenterai.data import read_split
 from callcenterai.errors import ModelNotFoundError
