@@ -86,31 +86,31 @@ def prepare_command(
     _print(report.__dict__)
 
 
-@train_app.command("tfidf")
-def train_tfidf_command(
-    input: Annotated[
-        Optional[Path],
-        typer.Option(help="Train in one step from this raw CSV instead of the splits."),
-    ] = None,
-    output: Annotated[Optional[Path], typer.Option(help="Model folder to write.")] = None,
-    text_column: TextColumns = None,
-    label_column: LabelColumn = None,
-    params: ParamsOption = Path("params.yaml"),
-) -> None:
-    """Train TF-IDF + calibrated linear SVM, log it to MLflow and register it as staging."""
-    from callcenterai.pipeline import stage_train_tfidf, train_tfidf_from_csv
+OneStepInput = Annotated[
+    Optional[Path], typer.Option(help="Train in one step from this raw CSV instead of the splits.")
+]
+OutputOption = Annotated[Optional[Path], typer.Option(help="Model folder to write.")]
 
-    settings = _params(params, text_column, label_column)
+
+def _train(kind: str, input, output, params) -> None:
+    from callcenterai.pipeline import (
+        stage_train_tfidf,
+        stage_train_transformer,
+        train_from_csv,
+    )
+
     if input:
-        result = train_tfidf_from_csv(
+        result = train_from_csv(
+            kind,
             input,
-            output or Path("models/tfidf"),
-            settings,
-            settings.data.text_columns,
-            settings.data.label_column,
+            output or Path("models") / kind,
+            params,
+            params.data.text_columns,
+            params.data.label_column,
         )
     else:
-        result = stage_train_tfidf(_layout(), settings, output)
+        stage = {"tfidf": stage_train_tfidf, "transformer": stage_train_transformer}[kind]
+        result = stage(_layout(), params, output)
     _print(
         {
             "model_dir": result.model_dir,
@@ -121,6 +121,42 @@ def train_tfidf_command(
             "val_accuracy": round(result.val_metrics["accuracy"], 4),
         }
     )
+
+
+@train_app.command("tfidf")
+def train_tfidf_command(
+    input: OneStepInput = None,
+    output: OutputOption = None,
+    text_column: TextColumns = None,
+    label_column: LabelColumn = None,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Train TF-IDF + calibrated linear SVM, log it to MLflow and register it as staging."""
+    _train("tfidf", input, output, _params(params, text_column, label_column))
+
+
+@train_app.command("transformer")
+def train_transformer_command(
+    input: OneStepInput = None,
+    output: OutputOption = None,
+    text_column: TextColumns = None,
+    label_column: LabelColumn = None,
+    max_train_samples: Annotated[
+        Optional[int], typer.Option(help="Train on a stratified subset (quick runs).")
+    ] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Override transformer.epochs.")] = None,
+    base_model: Annotated[
+        Optional[str], typer.Option(help="Override transformer.base_model.")
+    ] = None,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Fine-tune the multilingual transformer, export ONNX int8, log and register it (staging)."""
+    settings = _params(params, text_column, label_column)
+    overrides = {"max_train_samples": max_train_samples, "epochs": epochs, "base_model": base_model}
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(settings.transformer, key, value)
+    _train("transformer", input, output, settings)
 
 
 @app.command()

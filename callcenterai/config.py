@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TFIDF_MODEL_NAME = "callcenterai-tfidf"
+TRANSFORMER_MODEL_NAME = "callcenterai-transformer"
 STAGING_ALIAS = "staging"
 PRODUCTION_ALIAS = "production"
 
@@ -91,6 +92,30 @@ class TfidfParams(BaseModel):
     explain_top_k: int = Field(5, ge=1)
 
 
+class TransformerParams(BaseModel):
+    base_model: str = Field(
+        "multilingual-e5-small-offline",
+        description="Hub name (e.g. distilbert-base-multilingual-cased), a local folder, or "
+        "multilingual-e5-small-offline (rebuilt from PyPI packages, works without the hub).",
+    )
+    max_length: int = Field(128, ge=8, le=512)
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(5e-5, gt=0)
+    epochs: int = Field(3, ge=1)
+    warmup_ratio: float = Field(0.06, ge=0, lt=1)
+    weight_decay: float = Field(0.01, ge=0)
+    freeze_embeddings: bool = True
+    class_weighting: str = Field("none", pattern="^(none|balanced)$")
+    early_stopping_patience: int = Field(1, ge=0)
+    max_train_samples: int | None = Field(None, ge=8)
+    torch_threads: int | None = None
+    quantize_embeddings: bool = True
+    max_int8_f1_drop: float = Field(
+        0.005, ge=0, description="int8 is served only if it loses at most this validation macro-F1."
+    )
+
+
 class PromotionParams(BaseModel):
     min_improvement: float = Field(
         0.0, description="A challenger needs champion macro-F1 + this to take the production alias."
@@ -100,6 +125,7 @@ class PromotionParams(BaseModel):
 class Params(BaseModel):
     data: DataParams = DataParams()
     tfidf: TfidfParams = TfidfParams()
+    transformer: TransformerParams = TransformerParams()
     promotion: PromotionParams = PromotionParams()
 
 

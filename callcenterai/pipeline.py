@@ -18,7 +18,7 @@ from callcenterai.evaluate import evaluate_frame, load_eval_data, write_outputs
 from callcenterai.models.store import load_classifier
 from callcenterai.registry import log_evaluation, promote, setup_tracking
 from callcenterai.sample import write_sample
-from callcenterai.train import TrainResult, train_tfidf
+from callcenterai.train import TrainResult, train_tfidf, train_transformer
 
 logger = logging.getLogger(__name__)
 
@@ -37,17 +37,14 @@ class Layout:
     def data_report(self) -> Path:
         return self.root / "reports" / "data_report.json"
 
-    @property
-    def tfidf_model(self) -> Path:
-        return self.root / "models" / "tfidf"
+    def model_dir(self, kind: str) -> Path:
+        return self.root / "models" / kind
 
-    @property
-    def tfidf_metrics(self) -> Path:
-        return self.root / "reports" / "tfidf" / "metrics.json"
+    def metrics(self, kind: str) -> Path:
+        return self.root / "reports" / kind / "metrics.json"
 
-    @property
-    def tfidf_promotion(self) -> Path:
-        return self.root / "reports" / "tfidf" / "promotion.json"
+    def promotion(self, kind: str) -> Path:
+        return self.root / "reports" / kind / "promotion.json"
 
     def split(self, name: str) -> Path:
         return self.processed / f"{name}.csv"
@@ -57,21 +54,41 @@ def stage_prepare(input_path: Path, layout: Layout, params: Params) -> DataRepor
     return prepare(input_path, layout.processed, layout.data_report, params.data)
 
 
-def stage_train_tfidf(layout: Layout, params: Params, output: Path | None = None) -> TrainResult:
-    report = None
+def _read_report(layout: Layout) -> dict | None:
     if layout.data_report.exists():
-        report = json.loads(layout.data_report.read_text())
+        return json.loads(layout.data_report.read_text())
+    return None
+
+
+def stage_train_tfidf(layout: Layout, params: Params, output: Path | None = None) -> TrainResult:
     return train_tfidf(
         read_split(layout.split("train")),
         read_split(layout.split("val")),
-        output or layout.tfidf_model,
+        output or layout.model_dir("tfidf"),
         params,
-        data_report=report,
+        data_report=_read_report(layout),
     )
 
 
-def train_tfidf_from_csv(
-    input_path: Path, output: Path, params: Params, text_columns: list[str], label_column: str
+def stage_train_transformer(
+    layout: Layout, params: Params, output: Path | None = None
+) -> TrainResult:
+    return train_transformer(
+        read_split(layout.split("train")),
+        read_split(layout.split("val")),
+        output or layout.model_dir("transformer"),
+        params,
+        data_report=_read_report(layout),
+    )
+
+
+def train_from_csv(
+    kind: str,
+    input_path: Path,
+    output: Path,
+    params: Params,
+    text_columns: list[str],
+    label_column: str,
 ) -> TrainResult:
     """One-step training from a raw CSV: clean, split in memory, train on train, validate on val."""
     frame, report = load_tickets(
@@ -79,7 +96,8 @@ def train_tfidf_from_csv(
     )
     splits = split_tickets(frame, params.data)
     report.split_sizes = {name: len(split) for name, split in splits.items()}
-    return train_tfidf(splits["train"], splits["val"], output, params, data_report=report)
+    trainer = {"tfidf": train_tfidf, "transformer": train_transformer}[kind]
+    return trainer(splits["train"], splits["val"], output, params, data_report=report)
 
 
 def stage_evaluate(
@@ -118,8 +136,9 @@ def stage_promote(
     decision = promote(
         name, test_path or layout.split("test"), params.promotion.min_improvement
     ).as_dict()
-    layout.tfidf_promotion.parent.mkdir(parents=True, exist_ok=True)
-    layout.tfidf_promotion.write_text(json.dumps(decision, indent=2) + "\n")
+    output = layout.promotion(name.removeprefix("callcenterai-"))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(decision, indent=2) + "\n")
     return decision
 
 
@@ -130,7 +149,7 @@ def quickstart(workdir: Path, params: Params, sample_size: int = 2000) -> dict:
     report = stage_prepare(sample, layout, params)
     result = stage_train_tfidf(layout, params)
     metrics = stage_evaluate(
-        str(layout.tfidf_model), layout.split("test"), layout.tfidf_metrics, params
+        str(layout.model_dir("tfidf")), layout.split("test"), layout.metrics("tfidf"), params
     )
     decision = stage_promote(layout, params)
     return {
@@ -142,7 +161,7 @@ def quickstart(workdir: Path, params: Params, sample_size: int = 2000) -> dict:
         "train_seconds": round(result.train_seconds, 2),
         "test_macro_f1": round(metrics["macro_f1"], 4),
         "test_accuracy": round(metrics["accuracy"], 4),
-        "metrics_file": str(layout.tfidf_metrics),
+        "metrics_file": str(layout.metrics("tfidf")),
         "promotion": decision["reason"],
         "production_alias": decision["promoted"],
     }

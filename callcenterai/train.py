@@ -103,3 +103,134 @@ def train_tfidf(
     return TrainResult(
         output_dir, run.info.run_id, registered_name, version, train_seconds, val_metrics
     )
+
+
+def _stratified_subset(frame: pd.DataFrame, size: int | None, seed: int) -> pd.DataFrame:
+    if size is None or size >= len(frame):
+        return frame
+    from sklearn.model_selection import train_test_split
+
+    subset, _ = train_test_split(frame, train_size=size, stratify=frame["label"], random_state=seed)
+    return subset
+
+
+def train_transformer(
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    output_dir: Path,
+    params: Params,
+    data_report: DataReport | dict | None = None,
+    register: bool = True,
+    torch_dir: Path | None = None,
+) -> TrainResult:
+    """Fine-tune the transformer, export ONNX (fp32 and int8), log and register the serving model.
+
+    The int8 model is served when its validation macro-F1 is within
+    ``transformer.max_int8_f1_drop`` of PyTorch's; otherwise the fp32 ONNX model is. The
+    fine-tuned PyTorch checkpoint is kept in ``torch_dir`` for benchmarks and parity checks.
+    """
+    from callcenterai.config import TRANSFORMER_MODEL_NAME
+    from callcenterai.models.base_model import resolve_base_model
+    from callcenterai.models.store import log_transformer, save_transformer
+    from callcenterai.models.transformer import (
+        TransformerClassifier,
+        export_onnx,
+        fine_tune,
+        quantize_int8,
+        write_serving_dir,
+    )
+
+    settings = params.transformer
+    torch_dir = torch_dir or output_dir.parent / f"{output_dir.name}_torch"
+    base_model = resolve_base_model(settings.base_model)
+    train = _stratified_subset(train, settings.max_train_samples, params.data.seed)
+    setup_tracking()
+    with mlflow.start_run(run_name="transformer") as run, tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        mlflow.set_tags({"model_kind": "transformer", "stage": "train"})
+        mlflow.log_params({f"transformer.{k}": v for k, v in settings.model_dump().items()})
+        mlflow.log_params(
+            {
+                "data.seed": params.data.seed,
+                "data.train_rows": len(train),
+                "data.val_rows": len(val),
+            }
+        )
+        if data_report is not None:
+            report = data_report if isinstance(data_report, dict) else data_report.__dict__
+            mlflow.log_param("data.sha256", report.get("sha256"))
+            _log_json(report, "data_report.json", workdir)
+
+        def log_epoch(epoch_log) -> None:
+            mlflow.log_metrics(
+                {
+                    "train_loss": epoch_log.train_loss,
+                    "val_macro_f1_epoch": epoch_log.val_macro_f1,
+                    "val_accuracy_epoch": epoch_log.val_accuracy,
+                    "epoch_seconds": epoch_log.seconds,
+                },
+                step=epoch_log.epoch,
+            )
+
+        result = fine_tune(
+            train["text"].tolist(),
+            train["label"].tolist(),
+            val["text"].tolist(),
+            val["label"].tolist(),
+            settings,
+            base_model,
+            torch_dir,
+            seed=params.data.seed,
+            on_epoch=log_epoch,
+        )
+        mlflow.log_metrics(
+            {
+                "train_seconds": result.train_seconds,
+                "best_epoch": result.best_epoch,
+                "val_macro_f1_torch": result.best_val_macro_f1,
+            }
+        )
+        onnx_fp32 = export_onnx(torch_dir, workdir / "onnx" / "model.fp32.onnx")
+        onnx_int8 = quantize_int8(
+            onnx_fp32, workdir / "onnx" / "model.int8.onnx", settings.quantize_embeddings
+        )
+        scores = {}
+        for label, onnx_path in (("fp32", onnx_fp32), ("int8", onnx_int8)):
+            # The folder's name is the artifact's name in the MLflow model: always "serving".
+            candidate = write_serving_dir(torch_dir, onnx_path, workdir / label / "serving")
+            metrics, _ = evaluate_frame(
+                TransformerClassifier(candidate), val, params.data.short_ticket_words
+            )
+            scores[label] = metrics
+            mlflow.log_metric(f"val_macro_f1_onnx_{label}", metrics["macro_f1"])
+            mlflow.log_metric(f"onnx_{label}_megabytes", onnx_path.stat().st_size / 2**20)
+        drop = result.best_val_macro_f1 - scores["int8"]["macro_f1"]
+        chosen = "int8" if drop <= settings.max_int8_f1_drop else "fp32"
+        mlflow.set_tag("serving_precision", chosen)
+        val_metrics = scores[chosen]
+        mlflow.log_metrics(flatten_metrics(val_metrics, "val_"))
+        _log_json(val_metrics["per_class"], "classification_report_val.json", workdir)
+        mlflow.log_artifact(
+            str(plot_confusion_matrix(val_metrics, workdir / "confusion_matrix_val.png"))
+        )
+        serving = workdir / chosen / "serving"
+        registered_name = TRANSFORMER_MODEL_NAME if register else None
+        meta = {"run_id": run.info.run_id, "serving_precision": chosen}
+        info = log_transformer(serving, registered_name, meta)
+        version = str(info.registered_model_version) if register else None
+        if register:
+            set_alias(TRANSFORMER_MODEL_NAME, STAGING_ALIAS, version)
+            meta.update(registered_model_name=registered_name, registered_model_version=version)
+        meta["tracking_uri"] = mlflow.get_tracking_uri()
+        save_transformer(serving, output_dir, meta)
+    logger.info(
+        "trained transformer in %.0fs: val macro-F1 torch %.4f, served %s %.4f, version %s",
+        result.train_seconds,
+        result.best_val_macro_f1,
+        chosen,
+        val_metrics["macro_f1"],
+        version,
+    )
+    return TrainResult(
+        output_dir, run.info.run_id, registered_name, version, result.train_seconds, val_metrics
+    )

@@ -8,6 +8,7 @@ that takes ``--model`` accepts either.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from importlib.metadata import version
 from pathlib import Path
@@ -20,15 +21,21 @@ from mlflow.models import infer_signature
 from callcenterai.errors import ModelNotFoundError
 from callcenterai.models.tfidf import SKOPS_TRUSTED_TYPES, TfidfClassifier, as_frame
 
+SERVING_ARTIFACT = "serving"
+_URI_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:/")
+
 logger = logging.getLogger(__name__)
 
 # A fixed, synthetic example: user data (possibly holding PII) never goes into a model artifact.
 INPUT_EXAMPLE = ["My laptop screen stays black since this morning, can you replace it?"]
 
 
-def _requirements() -> list[str]:
+TFIDF_PACKAGES = ("callcenterai", "mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
+TRANSFORMER_PACKAGES = ("callcenterai", "mlflow", "onnxruntime", "tokenizers", "numpy", "pandas")
+
+
+def _requirements(packages: tuple[str, ...] = TFIDF_PACKAGES) -> list[str]:
     """What loading the model needs: the pinned libraries and this package (for the normaliser)."""
-    packages = ("callcenterai", "mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
     return [f"{name}=={version(name)}" for name in packages]
 
 
@@ -65,6 +72,39 @@ def log_tfidf(classifier: TfidfClassifier, registered_name: str | None, metadata
     )
 
 
+def _transformer_kwargs(serving_dir: Path, metadata: dict[str, Any]) -> dict[str, Any]:
+    from callcenterai.models.transformer import TransformerClassifier, _mlflow_python_model
+
+    example = as_frame(INPUT_EXAMPLE)
+    predicted = TransformerClassifier(serving_dir).predict(INPUT_EXAMPLE)
+    return {
+        "python_model": _mlflow_python_model(),
+        "artifacts": {SERVING_ARTIFACT: str(serving_dir)},
+        "signature": infer_signature(example, predicted),
+        "input_example": example,
+        "pip_requirements": _requirements(TRANSFORMER_PACKAGES),
+        "metadata": {"callcenterai_kind": "transformer", **metadata},
+    }
+
+
+def save_transformer(serving_dir: Path, path: Path, metadata: dict[str, Any]) -> Path:
+    """Write the ONNX serving folder as an MLflow pyfunc model at ``path``."""
+    path = Path(path)
+    if path.exists():
+        shutil.rmtree(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mlflow.pyfunc.save_model(str(path), **_transformer_kwargs(serving_dir, metadata))
+    return path
+
+
+def log_transformer(serving_dir: Path, registered_name: str | None, metadata: dict[str, Any]):
+    return mlflow.pyfunc.log_model(
+        name="model",
+        registered_model_name=registered_name,
+        **_transformer_kwargs(serving_dir, metadata),
+    )
+
+
 def model_identity(uri: str, metadata: dict[str, Any] | None) -> tuple[str, str]:
     """(name, version) of a model: from the registry for ``models:/`` URIs, else its metadata."""
     metadata = metadata or {}
@@ -79,13 +119,17 @@ def model_identity(uri: str, metadata: dict[str, Any] | None) -> tuple[str, str]
     )
 
 
-def load_classifier(uri: str | Path) -> TfidfClassifier:
-    """Load a CallCenterAI model from a folder or an MLflow URI (``models:/name@alias``, ``runs:/``)."""
+def load_classifier(uri: str | Path, **options):
+    """Load a CallCenterAI model from a folder or an MLflow URI (``models:/name@alias``, ``runs:/``).
+
+    Returns a :class:`TfidfClassifier` or a :class:`TransformerClassifier` (ONNX Runtime);
+    ``options`` (``threads``, ``batch_size``) apply to the transformer.
+    """
     uri = str(uri)
-    if "://" not in uri and uri[:8] != "models:/" and not Path(uri, "MLmodel").exists():
+    if not _URI_SCHEME.match(uri) and not Path(uri, "MLmodel").exists():
         raise ModelNotFoundError(
             f"no model at {uri}: expected a folder with an MLmodel file; train one with "
-            "`callcenterai train tfidf` or pass a models:/ URI"
+            "`callcenterai train tfidf|transformer` or pass a models:/ URI"
         )
     try:
         info = mlflow.models.get_model_info(uri)
@@ -96,9 +140,18 @@ def load_classifier(uri: str | Path) -> TfidfClassifier:
         ) from None
     metadata = info.metadata or {}
     kind = metadata.get("callcenterai_kind")
-    if kind != TfidfClassifier.kind:
+    if kind not in ("tfidf", "transformer"):
         raise ModelNotFoundError(f"{uri} is not a CallCenterAI model (kind {kind!r})")
     name, version = model_identity(uri, metadata)
-    pipeline = mlflow.sklearn.load_model(uri)
+    if kind == "tfidf":
+        classifier = TfidfClassifier(mlflow.sklearn.load_model(uri), name=name, version=version)
+    else:
+        from callcenterai.models.transformer import TransformerClassifier
+
+        local = Path(uri) if Path(uri, "MLmodel").exists() else None
+        if local is None:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+        serving_dir = local / "artifacts" / SERVING_ARTIFACT
+        classifier = TransformerClassifier(serving_dir, name=name, version=version, **options)
     logger.info("loaded %s model %s version %s from %s", kind, name, version, uri)
-    return TfidfClassifier(pipeline, name=name, version=version)
+    return classifier

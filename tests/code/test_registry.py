@@ -57,7 +57,7 @@ def check_champion_challenger(layout, params, tmp_path):
     tags = client.get_model_version(NAME, worse.registered_version).tags
     assert tags["promotion.decision"] == "refused"
     assert float(tags["promotion.champion_macro_f1"]) == decision["champion_macro_f1"]
-    assert json.loads(layout.tfidf_promotion.read_text())["promoted"] is False
+    assert json.loads(layout.promotion("tfidf").read_text())["promoted"] is False
 
     same = stage_train_tfidf(layout, params)  # same data and seed: equal score is enough
     decision = stage_promote(layout, params)
