@@ -75,7 +75,82 @@ def render_tfidf(result: dict) -> list[str]:
     return lines
 
 
-RENDERERS = {"tfidf": render_tfidf}
+def render_transformer(result: dict) -> list[str]:
+    variants = result["variants"]
+    training = result.get("training", {})
+    names = {"pytorch_fp32": "PyTorch fp32", "onnx_fp32": "ONNX fp32", "onnx_int8": "ONNX int8"}
+    base = variants["pytorch_fp32"]
+    lines = [
+        "## Transformer (fine-tuned multilingual encoder)",
+        "",
+        f"Measured {result['measured_at']} on {result['machine']['cpus']} CPUs with "
+        f"`{result['command']}`. Base model `{result['base_model']}`, max length "
+        f"{result['max_length']} tokens.",
+        "",
+    ]
+    if training:
+        epochs = training["epochs"]
+        lines += [
+            f"Training (MLflow run `{training['run_id']}`): {training['train_rows']:,} tickets, "
+            f"{len(epochs['val_macro_f1_epoch'])} epochs, wall time "
+            f"{training['train_seconds'] / 60:.1f} min (fine-tuning and per-epoch validation; "
+            f"ONNX export not included); validation macro-F1 per epoch "
+            + ", ".join(_f(v) for v in epochs["val_macro_f1_epoch"])
+            + f"; best epoch {training['best_epoch']}; served precision: "
+            f"{training['serving_precision']}.",
+            "",
+        ]
+    lines += [
+        "| | PyTorch fp32 | ONNX fp32 | ONNX int8 |",
+        "|---|---|---|---|",
+    ]
+
+    def row(title: str, get, digits: int = 3) -> str:
+        return f"| {title} | " + " | ".join(_f(get(variants[v]), digits) for v in names) + " |"
+
+    lines += [
+        row("test macro-F1", lambda v: v["test_macro_f1"]),
+        row("test accuracy", lambda v: v["test_accuracy"]),
+        "| size on disk (MB) | " + " | ".join(_f(result["size_mb"][v], 0) for v in names) + " |",
+        row("peak memory of the process (MB)", lambda v: v["peak_rss_mb"], 0),
+        row(
+            f"median ticket ({base['median_ticket']['words']} words) p50 ms",
+            lambda v: v["median_ticket"]["p50_ms"],
+            1,
+        ),
+        row("median ticket p95 ms", lambda v: v["median_ticket"]["p95_ms"], 1),
+        row(
+            f"long ticket ({base['long_ticket']['words']} words) p50 ms",
+            lambda v: v["long_ticket"]["p50_ms"],
+            1,
+        ),
+        row("long ticket p95 ms", lambda v: v["long_ticket"]["p95_ms"], 1),
+        row("batch of 256: tickets/s", lambda v: v["batch_256_tickets_per_second"], 0),
+        row("whole test split: tickets/s", lambda v: v["test_tickets_per_second"], 0),
+        "",
+        f"int8 speed-up over PyTorch fp32 on a median ticket: "
+        f"{base['median_ticket']['p50_ms'] / variants['onnx_int8']['median_ticket']['p50_ms']:.1f}x"
+        f"; int8 macro-F1 minus PyTorch: "
+        f"{100 * (variants['onnx_int8']['test_macro_f1'] - base['test_macro_f1']):+.2f} points.",
+        "",
+        "Accuracy per language on the hand-written multilingual set "
+        "(`data/eval/multilingual_tickets.csv`, 80 tickets per language):",
+        "",
+        "| language | TF-IDF | transformer (int8) | transformer (PyTorch) |",
+        "|---|---|---|---|",
+    ]
+    tfidf = result["tfidf_multilingual_accuracy"]
+    for language in sorted(tfidf):
+        lines.append(
+            f"| {language} | {_f(tfidf[language])} "
+            f"| {_f(variants['onnx_int8']['multilingual_accuracy'][language])} "
+            f"| {_f(base['multilingual_accuracy'][language])} |"
+        )
+    lines.append("")
+    return lines
+
+
+RENDERERS = {"tfidf": render_tfidf, "transformer": render_transformer}
 
 
 def render_report() -> Path:

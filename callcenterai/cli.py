@@ -219,6 +219,41 @@ def quickstart(
     _print(run_quickstart(workdir, load_params(params), sample_size=n))
 
 
+@app.command()
+def serve(
+    kind: Annotated[str, typer.Argument(help="tfidf or transformer")],
+    model: Annotated[
+        Optional[str],
+        typer.Option(help="Model folder or models:/ URI (env CALLCENTERAI_MODEL_URI)."),
+    ] = None,
+    host: Annotated[Optional[str], typer.Option(help="Address (env CALLCENTERAI_HOST).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (env CALLCENTERAI_PORT).")] = None,
+) -> None:
+    """Serve a model over HTTP: /predict, /predict/batch, /health, /ready, /metrics, /docs."""
+    import uvicorn
+
+    from callcenterai.config import Settings
+    from callcenterai.services.model_service import create_model_app, default_loader
+
+    if kind not in ("tfidf", "transformer"):
+        raise typer.BadParameter("kind must be tfidf or transformer")
+    overrides = {"model_uri": model, "host": host, "port": port}
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    uri = settings.default_model_uri(kind)
+    loaded = default_loader(uri, settings)()  # fail fast, with one line, before listening
+    app = create_model_app(kind, settings, loader=lambda: loaded, model_uri=uri)
+    typer.echo(
+        f"serving {kind} model {loaded.name} v{loaded.version} on {settings.host}:{settings.port}"
+    )
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,  # client addresses stay out of logs; /metrics counts requests
+    )
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 1, not a traceback."""
     try:

@@ -41,6 +41,23 @@ class Settings(BaseSettings):
     mlflow_experiment: str = "callcenterai"
     log_level: str = "INFO"
 
+    # Services (each process reads the same variables; compose and the CLI set them per service).
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    model_uri: str | None = Field(
+        default=None,
+        description="Model to serve; default models:/callcenterai-<kind>@production when a "
+        "tracking URI is set, else the local folder models/<kind>.",
+    )
+    max_text_chars: int = Field(20_000, ge=1, description="Longer tickets get HTTP 413.")
+    max_batch_size: int = Field(64, ge=1, description="Most texts in one /predict/batch call.")
+    inference_threads: int | None = Field(
+        None, ge=1, description="Threads for one model call (ONNX Runtime intra-op)."
+    )
+    model_workers: int = Field(
+        1, ge=1, description="Model calls run at once; 1 lets each use all inference threads."
+    )
+
     @property
     def local_mlflow_dir(self) -> Path:
         return self.home / "mlruns"
@@ -54,6 +71,13 @@ class Settings(BaseSettings):
     @property
     def uses_local_store(self) -> bool:
         return not self.mlflow_tracking_uri
+
+    def default_model_uri(self, kind: str) -> str:
+        if self.model_uri:
+            return self.model_uri
+        if self.mlflow_tracking_uri:
+            return f"models:/callcenterai-{kind}@{PRODUCTION_ALIAS}"
+        return str(self.home / "models" / kind)
 
 
 @lru_cache

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from callcenterai.config import Params, get_settings
+from callcenterai.data import load_tickets
 from callcenterai.pipeline import Layout, stage_prepare, stage_train_tfidf
 from callcenterai.sample import write_sample
 
@@ -68,6 +69,41 @@ def prepared(tmp_path, sample_csv, params) -> Layout:
 def trained(prepared, params):
     """A TF-IDF model trained on the sample and registered (staging) in the test's store."""
     return prepared, stage_train_tfidf(prepared, params)
+
+
+@pytest.fixture(scope="session")
+def tiny_distilbert(tmp_path_factory):
+    """A randomly initialised small DistilBERT with a WordPiece tokenizer trained on the sample."""
+    pytest.importorskip("torch")
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import DistilBertConfig, DistilBertModel, PreTrainedTokenizerFast
+
+    root = tmp_path_factory.mktemp("tiny-distilbert")
+    texts = load_tickets(write_sample(root / "s.csv", n=600), ["Document"], "Topic_group")[0]
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.train_from_iterator(
+        texts["text"], trainers.WordPieceTrainer(vocab_size=2000, special_tokens=specials)
+    )
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+    fast.save_pretrained(root / "model")
+    config = DistilBertConfig(
+        vocab_size=tokenizer.get_vocab_size(), dim=32, n_layers=2, n_heads=2, hidden_dim=64
+    )
+    DistilBertModel(config).save_pretrained(root / "model")
+    return str(root / "model")
 
 
 def free_port() -> int:

@@ -1,0 +1,208 @@
+"""Benchmark of the fine-tuned transformer: PyTorch fp32 vs ONNX fp32 vs ONNX int8, and languages.
+
+Run after ``dvc repro`` (it reads ``models/transformer_torch``, the test split and the
+multilingual set) with ``python -m benchmarks.transformer``. Each variant is measured in its own
+process, one after the other, so that peak memory is its own and no two compete for the CPUs.
+Writes ``reports/benchmarks/transformer.json`` and re-renders ``reports/benchmark.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.report import REPORT_DIR, render_report
+
+MULTILINGUAL = Path("data/eval/multilingual_tickets.csv")
+VARIANTS = ("pytorch_fp32", "onnx_fp32", "onnx_int8")
+
+
+def _load(variant: str, torch_dir: Path, onnx_dir: Path, threads: int):
+    if variant == "pytorch_fp32":
+        import torch
+
+        from callcenterai.models.transformer import TorchClassifier
+
+        torch.set_num_threads(threads)
+        return TorchClassifier.load(torch_dir, batch_size=32)
+    from callcenterai.models.transformer import TransformerClassifier
+
+    name = "fp32" if variant == "onnx_fp32" else "int8"
+    return TransformerClassifier(onnx_dir / name, threads=threads)
+
+
+def _latency(model, text: str, repeats: int) -> dict:
+    model.predict_proba([text])
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        model.predict_proba([text])
+        times.append((time.perf_counter() - started) * 1000)
+    return {"p50_ms": float(np.percentile(times, 50)), "p95_ms": float(np.percentile(times, 95))}
+
+
+def measure_variant(variant: str, torch_dir: Path, onnx_dir: Path, threads: int) -> dict:
+    """Runs inside a worker process: quality on the test split, latency, throughput, memory."""
+    import pandas as pd
+
+    from callcenterai.config import load_params
+    from callcenterai.data import read_split
+    from callcenterai.evaluate import evaluate_frame
+
+    params = load_params()
+    started = time.perf_counter()
+    model = _load(variant, torch_dir, onnx_dir, threads)
+    load_seconds = time.perf_counter() - started
+    test = read_split(Path("data/processed/test.csv"))
+    started = time.perf_counter()
+    metrics, _ = evaluate_frame(model, test, params.data.short_ticket_words)
+    test_seconds = time.perf_counter() - started
+    words = test["text"].str.split().str.len()
+    median_text = test["text"][(words - words.median()).abs().idxmin()]
+    long_text = test["text"][(words - words.quantile(0.95)).abs().idxmin()]
+    batch = test["text"].tolist()[:256]
+    batch_times = []
+    for _ in range(3):
+        batch_started = time.perf_counter()
+        model.predict_proba(batch)
+        batch_times.append(time.perf_counter() - batch_started)
+    languages = {}
+    multilingual = pd.read_csv(MULTILINGUAL, dtype=str, keep_default_na=False)
+    predicted = np.asarray(model.labels)[model.predict_proba(multilingual["text"]).argmax(1)]
+    for language, rows in multilingual.groupby("language"):
+        languages[language] = float((predicted[rows.index] == rows["label"]).mean())
+    return {
+        "variant": variant,
+        "threads": threads,
+        "load_seconds": load_seconds,
+        "test_macro_f1": metrics["macro_f1"],
+        "test_accuracy": metrics["accuracy"],
+        "test_per_class_f1": {k: v["f1"] for k, v in metrics["per_class"].items()},
+        "test_seconds": test_seconds,
+        "test_tickets_per_second": len(test) / test_seconds,
+        "median_ticket": {
+            "words": int(len(median_text.split())),
+            **_latency(model, median_text, 60),
+        },
+        "long_ticket": {"words": int(len(long_text.split())), **_latency(model, long_text, 30)},
+        "batch_256_tickets_per_second": len(batch) / statistics.median(batch_times),
+        "multilingual_accuracy": languages,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def tfidf_languages(model_dir: Path) -> dict:
+    import pandas as pd
+
+    from callcenterai.models.store import load_classifier
+
+    model = load_classifier(str(model_dir))
+    multilingual = pd.read_csv(MULTILINGUAL, dtype=str, keep_default_na=False)
+    predicted = np.asarray(model.predict(multilingual["text"].tolist()))
+    return {
+        language: float((predicted[rows.index] == rows["label"]).mean())
+        for language, rows in multilingual.groupby("language")
+    }
+
+
+def training_summary(model_dir: Path) -> dict:
+    """Wall time and per-epoch validation scores of the run that trained ``model_dir``."""
+    import mlflow
+
+    from callcenterai.registry import setup_tracking
+
+    setup_tracking()
+    run_id = mlflow.models.get_model_info(str(model_dir)).metadata["run_id"]
+    run = mlflow.get_run(run_id)
+    client = mlflow.MlflowClient()
+    epochs = {
+        key: [m.value for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)]
+        for key in ("val_macro_f1_epoch", "train_loss", "epoch_seconds")
+    }
+    metrics = run.data.metrics
+    return {
+        "run_id": run_id,
+        "train_rows": int(run.data.params["data.train_rows"]),
+        "train_seconds": metrics["train_seconds"],
+        "best_epoch": int(metrics["best_epoch"]),
+        "val_macro_f1": {
+            "pytorch": metrics["val_macro_f1_torch"],
+            "onnx_fp32": metrics["val_macro_f1_onnx_fp32"],
+            "onnx_int8": metrics["val_macro_f1_onnx_int8"],
+        },
+        "serving_precision": run.data.tags.get("serving_precision"),
+        "epochs": epochs,
+    }
+
+
+def export_variants(torch_dir: Path, onnx_dir: Path, quantize_embeddings: bool) -> dict:
+    from callcenterai.models.transformer import export_onnx, quantize_int8, write_serving_dir
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = export_onnx(torch_dir, Path(tmp) / "model.fp32.onnx")
+        int8 = quantize_int8(fp32, Path(tmp) / "model.int8.onnx", quantize_embeddings)
+        sizes = {}
+        for name, path in (("fp32", fp32), ("int8", int8)):
+            write_serving_dir(torch_dir, path, onnx_dir / name)
+            sizes[f"onnx_{name}"] = path.stat().st_size / 2**20
+    sizes["pytorch_fp32"] = sum(f.stat().st_size for f in torch_dir.glob("*.safetensors")) / 2**20
+    return sizes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--torch-dir", type=Path, default=Path("models/transformer_torch"))
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--onnx-dir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.variant:  # worker mode
+        print(
+            json.dumps(measure_variant(args.variant, args.torch_dir, args.onnx_dir, args.threads))
+        )
+        return
+
+    from callcenterai.config import load_params
+
+    params = load_params()
+    results: dict = {
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python -m benchmarks.transformer",
+        "machine": {"cpus": os.cpu_count()},
+        "base_model": params.transformer.base_model,
+        "max_length": params.transformer.max_length,
+        "variants": {},
+    }
+    results["training"] = training_summary(Path("models/transformer"))
+    with tempfile.TemporaryDirectory() as onnx_dir:
+        results["size_mb"] = export_variants(
+            args.torch_dir, Path(onnx_dir), params.transformer.quantize_embeddings
+        )
+        for variant in VARIANTS:
+            command = [
+                sys.executable, "-m", "benchmarks.transformer", "--variant", variant,
+                "--torch-dir", str(args.torch_dir), "--onnx-dir", onnx_dir,
+                "--threads", str(args.threads),
+            ]  # fmt: skip
+            output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            results["variants"][variant] = json.loads(output.strip().splitlines()[-1])
+            print(variant, json.dumps(results["variants"][variant]), flush=True)
+    results["tfidf_multilingual_accuracy"] = tfidf_languages(Path("models/tfidf"))
+    REPORT_DIR.mkdir(parents=True, exist_ok=True)
+    (REPORT_DIR / "transformer.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"report: {render_report()}")
+
+
+if __name__ == "__main__":
+    main()

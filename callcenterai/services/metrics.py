@@ -1,0 +1,134 @@
+"""The one metrics helper shared by every service: request, error, prediction and model metrics.
+
+Label values come from small fixed sets only: route templates (not raw paths), status codes,
+error types, model names and the model's own labels. Ticket text, client addresses and PII never
+become a label.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
+
+# Request latency buckets (seconds) per kind of service: TF-IDF answers in milliseconds, the
+# transformer in tens of milliseconds, the agent adds its downstream calls.
+LATENCY_BUCKETS = {
+    "tfidf": (0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 1.0),
+    "transformer": (0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0),
+    "agent": (0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0),
+}
+CONFIDENCE_BUCKETS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+
+
+class ServiceMetrics:
+    """Prometheus metrics of one service, in a registry of its own (one per app instance)."""
+
+    def __init__(self, service: str):
+        self.service = service
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "callcenterai_requests",
+            "HTTP requests by endpoint (route template) and status code.",
+            ["service", "endpoint", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "callcenterai_request_duration_seconds",
+            "HTTP request latency.",
+            ["service", "endpoint"],
+            buckets=LATENCY_BUCKETS.get(service, LATENCY_BUCKETS["agent"]),
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "callcenterai_requests_in_flight",
+            "Requests being served.",
+            ["service"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "callcenterai_errors",
+            "Requests that failed, by endpoint and error type.",
+            ["service", "endpoint", "type"],
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "callcenterai_predictions",
+            "Predicted categories.",
+            ["service", "model", "label"],
+            registry=self.registry,
+        )
+        self.confidence = Histogram(
+            "callcenterai_prediction_confidence",
+            "Probability of the predicted category.",
+            ["service", "model"],
+            buckets=CONFIDENCE_BUCKETS,
+            registry=self.registry,
+        )
+        self.model_info = Info(
+            "callcenterai_model",
+            "The model being served.",
+            ["service"],
+            registry=self.registry,
+        )
+
+    def set_model(self, kind: str, name: str, version: str, uri: str) -> None:
+        self.model_info.labels(self.service).info(
+            {"kind": kind, "name": name, "version": str(version), "uri": uri}
+        )
+
+    def observe_predictions(self, model: str, labels: Sequence[str], confidences) -> None:
+        for label, confidence in zip(labels, confidences):
+            self.predictions.labels(self.service, model, label).inc()
+            self.confidence.labels(self.service, model).observe(float(confidence))
+
+    def error(self, endpoint: str, kind: str) -> None:
+        self.errors.labels(self.service, endpoint, kind).inc()
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class MetricsMiddleware:
+    """ASGI middleware: counts requests, times them and tracks in-flight ones.
+
+    The endpoint label is the matched route's template (``/predict``), or ``unmatched``, so an
+    attacker probing random paths cannot create new time series.
+    """
+
+    def __init__(self, app, metrics: ServiceMetrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = {"code": 500}
+
+        async def send_wrapper(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        service = self.metrics.service
+        self.metrics.in_flight.labels(service).inc()
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            endpoint = getattr(route, "path", None) or "unmatched"
+            self.metrics.in_flight.labels(service).dec()
+            self.metrics.latency.labels(service, endpoint).observe(time.perf_counter() - started)
+            self.metrics.requests.labels(
+                service, endpoint, scope["method"], str(status["code"])
+            ).inc()

@@ -1,0 +1,194 @@
+"""The model services: one FastAPI app per model kind (``tfidf`` or ``transformer``).
+
+The model is loaded in the background when the app starts, so ``/health`` answers at once and
+``/ready`` turns 200 only when the model is in memory. Model calls run in a bounded thread pool
+(``model_workers``), so the CPU-bound inference never blocks the event loop and never runs more
+copies at once than the machine has room for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+import numpy as np
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import JSONResponse
+
+from callcenterai.config import Settings, get_settings
+from callcenterai.errors import CallCenterAIError
+from callcenterai.services.common import check_batch, check_text, install_common
+from callcenterai.services.metrics import ServiceMetrics
+from callcenterai.services.schemas import (
+    BatchPrediction,
+    BatchRequest,
+    ErrorBody,
+    Health,
+    ModelRef,
+    Prediction,
+    PredictRequest,
+    Term,
+)
+
+logger = logging.getLogger(__name__)
+ERRORS = {code: {"model": ErrorBody} for code in (400, 413, 422, 503)}
+
+
+class ModelState:
+    """The served model and its loading status, shared by the routes."""
+
+    def __init__(self, kind: str, uri: str, loader: Callable[[], object]):
+        self.kind, self.uri, self.loader = kind, uri, loader
+        self.model = None
+        self.error: str | None = None
+        self.loaded = threading.Event()
+
+    def load(self) -> None:
+        try:
+            self.model = self.loader()
+        except CallCenterAIError as exc:
+            self.error = str(exc)
+            logger.error("model not loaded: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - reported through /health, never a trace
+            self.error = f"{type(exc).__name__} while loading {self.uri}"
+            logger.error("model not loaded: %s", self.error)
+        finally:
+            self.loaded.set()
+
+    @property
+    def status(self) -> str:
+        if self.model is not None:
+            return "ok"
+        return "failed" if self.error else "loading"
+
+    def require(self):
+        if self.model is None:
+            detail = self.error or "the model is still loading; retry shortly"
+            raise HTTPException(503, detail)
+        return self.model
+
+
+def predictions_from(model, texts: list[str], explain: bool = False) -> list[Prediction]:
+    probabilities = model.predict_proba(texts)
+    ref = ModelRef(name=model.name, version=str(model.version))
+    results = []
+    for text, row in zip(texts, probabilities):
+        best = int(np.argmax(row))
+        explanation = None
+        if explain and hasattr(model, "explain"):
+            explanation = [
+                Term(term=t.term, weight=t.weight)
+                for t in model.explain(text, label=model.labels[best])
+            ]
+        results.append(
+            Prediction(
+                label=model.labels[best],
+                confidence=float(row[best]),
+                probabilities={label: float(p) for label, p in zip(model.labels, row)},
+                model=ref,
+                explanation=explanation,
+            )
+        )
+    return results
+
+
+def default_loader(uri: str, settings: Settings) -> Callable[[], object]:
+    def load():
+        from callcenterai.models.store import load_classifier
+        from callcenterai.registry import setup_tracking
+
+        if uri.startswith(("models:/", "runs:/")):
+            setup_tracking(settings)
+        options = {}
+        if settings.inference_threads and not uri.endswith("tfidf"):
+            options["threads"] = settings.inference_threads
+        return load_classifier(uri, **options)
+
+    return load
+
+
+def create_model_app(
+    kind: str,
+    settings: Settings | None = None,
+    loader: Callable[[], object] | None = None,
+    model_uri: str | None = None,
+) -> FastAPI:
+    """Build the service for ``kind``; ``loader`` returns the model (default: from the URI)."""
+    settings = settings or get_settings()
+    uri = model_uri or settings.default_model_uri(kind)
+    state = ModelState(kind, uri, loader or default_loader(uri, settings))
+    metrics = ServiceMetrics(kind)
+    executor = ThreadPoolExecutor(max_workers=settings.model_workers, thread_name_prefix="model")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        loading = asyncio.get_running_loop().run_in_executor(executor, state.load)
+        loading.add_done_callback(lambda _: _publish_model(state, metrics))
+        yield
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(
+        title=f"CallCenterAI {kind} service",
+        description=f"Classifies tickets with the {kind} model. Raw text in; normalised inside.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.model_state = state
+    install_common(app, metrics)
+
+    async def run_model(function, *args):
+        return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
+
+    @app.post("/predict", response_model=Prediction, responses=ERRORS)
+    async def predict(request: PredictRequest) -> Prediction:
+        check_text(request.text, settings)
+        model = state.require()
+        (prediction,) = await run_model(predictions_from, model, [request.text], request.explain)
+        metrics.observe_predictions(model.name, [prediction.label], [prediction.confidence])
+        return prediction
+
+    @app.post("/predict/batch", response_model=BatchPrediction, responses=ERRORS)
+    async def predict_batch(request: BatchRequest) -> BatchPrediction:
+        check_batch(request.texts, settings)
+        model = state.require()
+        predictions = await run_model(predictions_from, model, request.texts)
+        metrics.observe_predictions(
+            model.name, [p.label for p in predictions], [p.confidence for p in predictions]
+        )
+        return BatchPrediction(predictions=predictions)
+
+    @app.get("/health", response_model=Health)
+    def health() -> JSONResponse:
+        """Liveness: the process answers. Reports the model and its loading status."""
+        body = _health(state)
+        return JSONResponse(body.model_dump(), status_code=503 if state.error else 200)
+
+    @app.get("/ready", response_model=Health, responses={503: {"model": Health}})
+    def ready() -> JSONResponse:
+        """Readiness: 200 only once the model is loaded."""
+        body = _health(state)
+        return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
+
+    return app
+
+
+def _health(state: ModelState) -> Health:
+    model = state.model
+    ref = ModelRef(name=model.name, version=str(model.version)) if model is not None else None
+    return Health(
+        status=state.status,
+        ready=model is not None,
+        kind=state.kind,
+        model=ref,
+        uri=state.uri,
+        error=state.error,
+    )
+
+
+def _publish_model(state: ModelState, metrics: ServiceMetrics) -> None:
+    if state.model is not None:
+        metrics.set_model(state.kind, state.model.name, str(state.model.version), state.uri)

@@ -1,0 +1,146 @@
+"""Contract tests of the model services: schema, status codes, every bad input, metrics."""
+
+import math
+
+import pytest
+from fastapi.testclient import TestClient
+
+from callcenterai.sample import LABELS
+from callcenterai.services.model_service import create_model_app
+from tests.services.conftest import wait_ready
+
+TICKET = "Hello, I cannot log in to SAP, my account is locked. Thanks"
+
+
+def test_predict_contract(tfidf_client):
+    response = tfidf_client.post("/predict", json={"text": TICKET})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) >= {"label", "confidence", "probabilities", "model"}
+    assert body["label"] == "Access"
+    assert set(body["probabilities"]) == set(LABELS)
+    assert math.isclose(sum(body["probabilities"].values()), 1.0, rel_tol=1e-6)
+    assert body["confidence"] == max(body["probabilities"].values())
+    assert body["model"] == {"name": "callcenterai-tfidf", "version": "local"}
+    assert body["explanation"] is None
+
+
+def test_explanation_on_request(tfidf_client):
+    body = tfidf_client.post("/predict", json={"text": TICKET, "explain": True}).json()
+    terms = [t["term"] for t in body["explanation"]]
+    assert terms and all(t in TICKET.lower() for t in terms)
+
+
+def test_batch_keeps_order(tfidf_client):
+    texts = [TICKET, "Please order 3 new headsets", "My mailbox is full, increase the quota"]
+    batch = tfidf_client.post("/predict/batch", json={"texts": texts}).json()["predictions"]
+    singles = [tfidf_client.post("/predict", json={"text": t}).json() for t in texts]
+    assert [p["label"] for p in batch] == [p["label"] for p in singles]
+    assert [p["label"] for p in batch] == ["Access", "Purchase", "Storage"]
+
+
+@pytest.mark.parametrize(
+    "path,kwargs,status,message",
+    [
+        ("/predict", {"json": {"text": ""}}, 422, "text is empty"),
+        ("/predict", {"json": {"text": "   \n\t "}}, 422, "text is empty"),
+        ("/predict", {"json": {"text": "x" * 501}}, 413, "501 characters; the limit is 500"),
+        ("/predict", {"content": b"{not json", "headers": {"content-type": "application/json"}},
+         400, "not valid JSON"),
+        ("/predict", {"json": {"text": 42}}, 422, "text: Input should be a valid string"),
+        ("/predict", {"json": {"ticket": "hi"}}, 422, "text: Field required"),
+        ("/predict", {"json": ["a list"]}, 422, ""),
+        ("/predict/batch", {"json": {"texts": ["a"] * 5}}, 413, "5 texts in one batch; limit is 4"),
+        ("/predict/batch", {"json": {"texts": []}}, 422, "texts is empty"),
+        ("/predict/batch", {"json": {"texts": ["ok", " "]}}, 422, "texts[1] is empty"),
+        ("/predict/batch", {"json": {"texts": "not a list"}}, 422, "texts"),
+    ],
+)  # fmt: skip
+def test_bad_input_gets_a_clear_status(tfidf_client, path, kwargs, status, message):
+    response = tfidf_client.post(path, **kwargs)
+    assert response.status_code == status
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and message in detail
+    assert "Traceback" not in response.text
+
+
+def test_health_and_readiness(tfidf_client):
+    health = tfidf_client.get("/health").json()
+    assert health["status"] == "ok" and health["ready"] is True
+    assert health["model"]["name"] == "callcenterai-tfidf"
+    assert tfidf_client.get("/ready").status_code == 200
+
+
+def test_missing_model_is_reported_not_crashed(tmp_path, service_settings):
+    app = create_model_app("tfidf", service_settings, model_uri=str(tmp_path / "missing"))
+    with TestClient(app) as client:
+        app.state.model_state.loaded.wait(30)
+        health = client.get("/health")
+        assert health.status_code == 503
+        assert health.json()["status"] == "failed"
+        assert "no model at" in health.json()["error"]
+        assert client.get("/ready").status_code == 503
+        response = client.post("/predict", json={"text": TICKET})
+        assert response.status_code == 503 and "no model at" in response.json()["detail"]
+
+
+def test_not_ready_while_loading(service_settings, tfidf_dir):
+    import threading
+
+    release = threading.Event()
+
+    def slow_loader():
+        release.wait(10)
+        from callcenterai.models.store import load_classifier
+
+        return load_classifier(str(tfidf_dir))
+
+    app = create_model_app("tfidf", service_settings, loader=slow_loader, model_uri="slow")
+    with TestClient(app) as client:
+        assert client.get("/health").json()["status"] == "loading"
+        assert client.get("/ready").status_code == 503
+        assert client.post("/predict", json={"text": TICKET}).status_code == 503
+        release.set()
+        wait_ready(client)
+        assert client.post("/predict", json={"text": TICKET}).status_code == 200
+
+
+def test_metrics_count_requests_errors_and_predictions_without_text(tfidf_client):
+    secret = "zebracornflakes"
+    tfidf_client.post("/predict", json={"text": f"{TICKET} {secret}"})
+    tfidf_client.post("/predict", json={"text": ""})
+    tfidf_client.get("/no/such/path/" + secret)
+    text = tfidf_client.get("/metrics").text
+    assert (
+        'callcenterai_requests_total{endpoint="/predict",method="POST",'
+        'service="tfidf",status="200"}' in text
+    )
+    assert 'callcenterai_errors_total{endpoint="/predict",service="tfidf",type="http_422"}' in text
+    assert 'endpoint="unmatched"' in text
+    assert 'callcenterai_predictions_total{label="Access",model="callcenterai-tfidf"' in text
+    assert "callcenterai_prediction_confidence_bucket" in text
+    assert "callcenterai_request_duration_seconds_bucket" in text
+    assert 'callcenterai_model_info{kind="tfidf",name="callcenterai-tfidf"' in text
+    assert "callcenterai_requests_in_flight" in text
+    assert secret not in text
+
+
+def test_openapi_has_examples(tfidf_client):
+    schema = tfidf_client.get("/openapi.json").json()
+    assert {"/predict", "/predict/batch", "/health", "/ready"} <= set(schema["paths"])
+    assert schema["components"]["schemas"]["PredictRequest"]["examples"]
+
+
+def test_transformer_service_contract(tiny_transformer_dir, service_settings):
+    app = create_model_app("transformer", service_settings, model_uri=str(tiny_transformer_dir))
+    with TestClient(app) as client:
+        wait_ready(client)
+        body = client.post("/predict", json={"text": TICKET}).json()
+        assert set(body["probabilities"]) == set(LABELS)
+        assert math.isclose(sum(body["probabilities"].values()), 1.0, rel_tol=1e-5)
+        assert body["model"] == {"name": tiny_transformer_dir.name, "version": "local"}
+        batch = client.post("/predict/batch", json={"texts": [TICKET, "Bonjour"]}).json()
+        assert batch["predictions"][0]["label"] == body["label"]
+        assert client.post("/predict", json={"text": ""}).status_code == 422
+        metrics = client.get("/metrics").text
+        assert 'callcenterai_model_info{kind="transformer"' in metrics
