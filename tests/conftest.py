@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -156,3 +157,95 @@ def mlflow_server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+PROMETHEUS = shutil.which("prometheus")
+needs_prometheus = pytest.mark.skipif(
+    PROMETHEUS is None and not os.environ.get("CI"),
+    reason="prometheus is not installed (apt-get install prometheus)",
+)
+
+
+class Server:
+    """A process started by a test, stopped (and its log kept) when the test ends."""
+
+    def __init__(self, command: list[str], log_path: Path, env: dict | None = None):
+        self.log_path = log_path
+        self.log = log_path.open("w")
+        self.process = subprocess.Popen(
+            command, stdout=self.log, stderr=subprocess.STDOUT, env=env or dict(os.environ)
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+
+def start_service(kind: str, port: int, tmp_path: Path, *args: str, env: dict | None = None):
+    server = Server(
+        [sys.executable, "-m", "callcenterai", "serve", kind, "--port", str(port), *args],
+        tmp_path / f"{kind}-{port}.log",
+        env=env,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=120, process=server.process)
+    except (RuntimeError, TimeoutError):
+        server.stop()
+        raise AssertionError(server.output()[-3000:]) from None
+    return server
+
+
+def start_prometheus(targets: dict[str, int], tmp_path: Path) -> tuple[Server, str]:
+    """A real Prometheus scraping ``targets`` (job name -> loopback port) every second."""
+    import yaml
+
+    port = free_port()
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [
+            {"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{target}"]}]}
+            for job, target in targets.items()
+        ],
+    }
+    config_path = tmp_path / "prometheus.yml"
+    config_path.write_text(yaml.safe_dump(config))
+    server = Server(
+        [
+            PROMETHEUS or "prometheus",
+            f"--config.file={config_path}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        tmp_path / "prometheus.log",
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_for_http(f"{url}/-/ready", timeout=60, process=server.process)
+    return server, url
+
+
+def prometheus_query(url: str, query: str) -> list[dict]:
+    import json
+    import urllib.parse
+
+    request = f"{url}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
+    with urllib.request.urlopen(request, timeout=5) as response:  # nosec B310 - loopback
+        return json.loads(response.read())["data"]["result"]
+
+
+def wait_for_series(url: str, query: str, timeout: float = 30) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = prometheus_query(url, query)
+        if result:
+            return result
+        time.sleep(0.5)
+    raise TimeoutError(f"Prometheus has no result for {query}")
