@@ -150,7 +150,41 @@ def render_transformer(result: dict) -> list[str]:
     return lines
 
 
-RENDERERS = {"tfidf": render_tfidf, "transformer": render_transformer}
+def render_services(result: dict) -> list[str]:
+    lines = [
+        "## Model services over HTTP (loopback, wrk)",
+        "",
+        f"Measured {result['measured_at']} on {result['machine']['cpus']} CPUs with "
+        f"`{result['command']}`: one uvicorn process per service, wrk (1 thread) on the same "
+        f"machine. Tickets from the test split: median {result['tickets']['median']} words, "
+        f"long (95th percentile) {result['tickets']['long']} words.",
+        "",
+        "| service | median ticket, 1 client: p50 / p95 ms | long ticket, 1 client: p50 / p95 ms "
+        "| median ticket, 8 clients: req/s, p50 / p95 ms | `/health`, 8 clients: req/s "
+        "| `/predict` ÷ `/health` throughput | CPU (%, of 200) / peak RSS under load |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for kind, data in result["services"].items():
+        median, long = data["median_ticket_sequential"], data["long_ticket_sequential"]
+        loaded, health = data["median_ticket_8_clients"], data["health_8_clients"]
+        lines.append(
+            f"| {kind} | {_f(median['p50_ms'], 2)} / {_f(median['p95_ms'], 2)} "
+            f"| {_f(long['p50_ms'], 2)} / {_f(long['p95_ms'], 2)} "
+            f"| {loaded['requests_per_second']:,.0f}, {_f(loaded['p50_ms'], 1)} / "
+            f"{_f(loaded['p95_ms'], 1)} "
+            f"| {health['requests_per_second']:,.0f} "
+            f"| {_f(data['predict_to_health_throughput_ratio'], 2)} "
+            f"| {loaded['mean_cpu_percent']:.0f} / {loaded['peak_rss_mb']:.0f} MB |"
+        )
+    lines.append("")
+    return lines
+
+
+RENDERERS = {
+    "tfidf": render_tfidf,
+    "transformer": render_transformer,
+    "services": render_services,
+}
 
 
 def render_report() -> Path:
