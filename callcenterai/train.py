@@ -43,6 +43,35 @@ def _log_json(data: dict, name: str, directory: Path) -> None:
     mlflow.log_artifact(str(path))
 
 
+def _log_run_inputs(
+    kind: str,
+    model_params: dict,
+    params: Params,
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    data_report: DataReport | dict | None,
+    workdir: Path,
+) -> None:
+    """Tags, hyperparameters, data sizes and the data report of a training run."""
+    mlflow.set_tags({"model_kind": kind, "stage": "train"})
+    mlflow.log_params({f"{kind}.{k}": v for k, v in model_params.items()})
+    mlflow.log_params(
+        {"data.seed": params.data.seed, "data.train_rows": len(train), "data.val_rows": len(val)}
+    )
+    if data_report is not None:
+        report = data_report if isinstance(data_report, dict) else data_report.__dict__
+        mlflow.log_param("data.sha256", report.get("sha256"))
+        _log_json(report, "data_report.json", workdir)
+
+
+def _log_validation(val_metrics: dict, workdir: Path) -> None:
+    """Validation metrics, classification report and confusion matrix of a training run."""
+    mlflow.log_metrics(flatten_metrics(val_metrics, "val_"))
+    _log_json(val_metrics["per_class"], "classification_report_val.json", workdir)
+    figure = plot_confusion_matrix(val_metrics, workdir / "confusion_matrix_val.png")
+    mlflow.log_artifact(str(figure))
+
+
 def train_tfidf(
     train: pd.DataFrame,
     val: pd.DataFrame,
@@ -55,19 +84,9 @@ def train_tfidf(
     setup_tracking()
     with mlflow.start_run(run_name="tfidf") as run, tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        mlflow.set_tags({"model_kind": "tfidf", "stage": "train"})
-        mlflow.log_params({f"tfidf.{k}": v for k, v in params.tfidf.model_dump().items()})
-        mlflow.log_params(
-            {
-                "data.seed": params.data.seed,
-                "data.train_rows": len(train),
-                "data.val_rows": len(val),
-            }
+        _log_run_inputs(
+            "tfidf", params.tfidf.model_dump(), params, train, val, data_report, workdir
         )
-        if data_report is not None:
-            report = data_report if isinstance(data_report, dict) else data_report.__dict__
-            mlflow.log_param("data.sha256", report.get("sha256"))
-            _log_json(report, "data_report.json", workdir)
 
         started = time.perf_counter()
         classifier = TfidfClassifier.train(
@@ -78,11 +97,7 @@ def train_tfidf(
         mlflow.log_metrics({"train_seconds": train_seconds, "vocabulary_size": vocabulary})
 
         val_metrics, _ = evaluate_frame(classifier, val, params.data.short_ticket_words)
-        mlflow.log_metrics(flatten_metrics(val_metrics, "val_"))
-        _log_json(val_metrics["per_class"], "classification_report_val.json", workdir)
-        mlflow.log_artifact(
-            str(plot_confusion_matrix(val_metrics, workdir / "confusion_matrix_val.png"))
-        )
+        _log_validation(val_metrics, workdir)
 
         registered_name = TFIDF_MODEL_NAME if register else None
         info = log_tfidf(classifier, registered_name, {"run_id": run.info.run_id})
@@ -147,19 +162,9 @@ def train_transformer(
     setup_tracking()
     with mlflow.start_run(run_name="transformer") as run, tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        mlflow.set_tags({"model_kind": "transformer", "stage": "train"})
-        mlflow.log_params({f"transformer.{k}": v for k, v in settings.model_dump().items()})
-        mlflow.log_params(
-            {
-                "data.seed": params.data.seed,
-                "data.train_rows": len(train),
-                "data.val_rows": len(val),
-            }
+        _log_run_inputs(
+            "transformer", settings.model_dump(), params, train, val, data_report, workdir
         )
-        if data_report is not None:
-            report = data_report if isinstance(data_report, dict) else data_report.__dict__
-            mlflow.log_param("data.sha256", report.get("sha256"))
-            _log_json(report, "data_report.json", workdir)
 
         def log_epoch(epoch_log) -> None:
             mlflow.log_metrics(
@@ -208,11 +213,7 @@ def train_transformer(
         chosen = "int8" if drop <= settings.max_int8_f1_drop else "fp32"
         mlflow.set_tag("serving_precision", chosen)
         val_metrics = scores[chosen]
-        mlflow.log_metrics(flatten_metrics(val_metrics, "val_"))
-        _log_json(val_metrics["per_class"], "classification_report_val.json", workdir)
-        mlflow.log_artifact(
-            str(plot_confusion_matrix(val_metrics, workdir / "confusion_matrix_val.png"))
-        )
+        _log_validation(val_metrics, workdir)
         serving = workdir / chosen / "serving"
         registered_name = TRANSFORMER_MODEL_NAME if register else None
         meta = {"run_id": run.info.run_id, "serving_precision": chosen}
