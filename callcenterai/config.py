@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     model_workers: int = Field(
         1, ge=1, description="Model calls run at once; 1 lets each use all inference threads."
     )
+    micro_batch_size: int = Field(
+        1, ge=1, description="Concurrent /predict requests joined into one model call (1: off)."
+    )
+    micro_batch_wait_ms: float = Field(
+        2.0, ge=0, description="How long the first request of a micro-batch waits for others."
+    )
 
     @property
     def local_mlflow_dir(self) -> Path:

@@ -144,3 +144,32 @@ def test_transformer_service_contract(tiny_transformer_dir, service_settings):
         assert client.post("/predict", json={"text": ""}).status_code == 422
         metrics = client.get("/metrics").text
         assert 'callcenterai_model_info{kind="transformer"' in metrics
+
+
+def test_micro_batching_joins_concurrent_requests(tfidf_dir):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from callcenterai.config import Settings
+    from callcenterai.models.store import load_classifier
+
+    model = load_classifier(str(tfidf_dir))
+    calls = []
+
+    class CountingModel:
+        name, version, labels = model.name, model.version, model.labels
+
+        def predict_proba(self, texts):
+            calls.append(len(texts))
+            return model.predict_proba(texts)
+
+    settings = Settings(micro_batch_size=8, micro_batch_wait_ms=200)
+    app = create_model_app("tfidf", settings, loader=CountingModel, model_uri="counting")
+    texts = [TICKET, "Please order 3 new headsets", "My mailbox is full"] * 2
+    with TestClient(app) as client:
+        wait_ready(client)
+        with ThreadPoolExecutor(len(texts)) as pool:
+            bodies = list(
+                pool.map(lambda t: client.post("/predict", json={"text": t}).json(), texts)
+            )
+    assert [b["label"] for b in bodies] == model.predict(texts)
+    assert sum(calls) == len(texts) and len(calls) < len(texts)
