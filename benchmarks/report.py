@@ -176,6 +176,22 @@ def render_services(result: dict) -> list[str]:
             f"| {_f(data['predict_to_health_throughput_ratio'], 2)} "
             f"| {loaded['mean_cpu_percent']:.0f} / {loaded['peak_rss_mb']:.0f} MB |"
         )
+    batching = result.get("micro_batching")
+    if batching:
+        lines += [
+            "",
+            "Micro-batching (`CALLCENTERAI_MICRO_BATCH_SIZE=8`, 2 ms wait), 8 clients, median "
+            "ticket, same run:",
+            "",
+            "| service | off: req/s, p95 ms | on: req/s, p95 ms |",
+            "|---|---|---|",
+        ]
+        for kind, on in batching.items():
+            off = result["services"][kind]["median_ticket_8_clients"]
+            lines.append(
+                f"| {kind} | {off['requests_per_second']:,.0f}, {_f(off['p95_ms'], 1)} "
+                f"| {on['requests_per_second']:,.0f}, {_f(on['p95_ms'], 1)} |"
+            )
     lines.append("")
     return lines
 

@@ -141,6 +141,20 @@ def bench_service(kind: str, model: str, texts: dict, seconds: int, env: dict) -
     return results
 
 
+def micro_batching(kind: str, text: str, seconds: int, env: dict) -> dict:
+    """8 clients on one service with micro-batching on (CALLCENTERAI_MICRO_BATCH_SIZE=8)."""
+    port = 18010 + (0 if kind == "tfidf" else 1)
+    process = start(kind, f"models/{kind}", port, env)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            url, body = f"http://127.0.0.1:{port}/predict", json.dumps({"text": text})
+            wrk(url, body, 4, 3, Path(tmp))
+            return wrk(url, body, 8, seconds, Path(tmp))
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=15)
@@ -160,6 +174,12 @@ def main() -> None:
     for kind in ("tfidf", "transformer"):
         results["services"][kind] = bench_service(kind, f"models/{kind}", texts, args.seconds, env)
         print(kind, json.dumps(results["services"][kind], indent=2), flush=True)
+    batched_env = {**env, "CALLCENTERAI_MICRO_BATCH_SIZE": "8"}
+    results["micro_batching"] = {
+        kind: micro_batching(kind, texts["median"], args.seconds, batched_env)
+        for kind in ("tfidf", "transformer")
+    }
+    print("micro-batching", json.dumps(results["micro_batching"], indent=2), flush=True)
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
     (REPORT_DIR / "services.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"report: {render_report()}")
