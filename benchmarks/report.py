@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from callcenterai.config import PROJECT_ROOT
+
 REPORT_DIR = PROJECT_ROOT / "reports" / "benchmarks"
 REPORT = PROJECT_ROOT / "reports" / "benchmark.md"
 

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from callcenterai.config import PROJECT_ROOT, TFIDF_MODEL_NAME, configure_logging, load_params
-from callcenterai.errors import CallCenterAIError
+from callcenterai.errors import CallCenterAIError, one_line
 
 app = typer.Typer(
     help="CallCenterAI: ticket triage with TF-IDF and transformer models.",
@@ -50,7 +50,9 @@ def _print(data: dict) -> None:
 
 @app.callback()
 def main_options(
-    log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
+    log_level: Annotated[
+        Optional[str], typer.Option(help="Logging level (default: CALLCENTERAI_LOG_LEVEL or INFO).")
+    ] = None,
 ) -> None:
     configure_logging(log_level)
 
@@ -232,15 +234,17 @@ def serve(
     """Serve a model over HTTP: /predict, /predict/batch, /health, /ready, /metrics, /docs."""
     import uvicorn
 
-    from callcenterai.config import Settings
+    from callcenterai.config import get_settings
     from callcenterai.services.model_service import create_model_app, default_loader
 
     if kind not in ("tfidf", "transformer"):
         raise typer.BadParameter("kind must be tfidf or transformer")
     overrides = {"model_uri": model, "host": host, "port": port}
-    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    settings = get_settings().model_copy(
+        update={k: v for k, v in overrides.items() if v is not None}
+    )
     uri = settings.default_model_uri(kind)
-    loaded = default_loader(uri, settings)()  # fail fast, with one line, before listening
+    loaded = default_loader(kind, uri, settings)()  # fail fast, with one line, before listening
     app = create_model_app(kind, settings, loader=lambda: loaded, model_uri=uri)
     typer.echo(
         f"serving {kind} model {loaded.name} v{loaded.version} on {settings.host}:{settings.port}"
@@ -254,12 +258,25 @@ def serve(
     )
 
 
+def _is_user_error(error: Exception) -> bool:
+    """Errors a user fixes by changing input or configuration, not code."""
+    if isinstance(error, (CallCenterAIError, OSError)):
+        return True
+    module = type(error).__module__
+    return module.startswith(("mlflow.", "pydantic", "pydantic_core"))
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 1, not a traceback."""
     try:
         app()
-    except CallCenterAIError as error:
-        typer.echo(f"error: {error}", err=True)
+    except Exception as error:
+        if not _is_user_error(error):
+            raise
+        message = one_line(error)
+        if type(error).__module__.startswith("pydantic"):  # first line only names the model
+            message = " ".join(line.strip() for line in str(error).splitlines()[:3])
+        typer.echo(f"error: {message}", err=True)
         sys.exit(1)
 
 

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     )
     mlflow_experiment: str = "callcenterai"
     log_level: str = "INFO"
+    cache_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".cache" / "callcenterai",
+        description="Rebuilt base models and other downloads-free caches (outside git).",
+    )
 
     # Services (each process reads the same variables; compose and the CLI set them per service).
     host: str = "127.0.0.1"
@@ -60,6 +64,7 @@ class Settings(BaseSettings):
     micro_batch_size: int = Field(
         1, ge=1, description="Concurrent /predict requests joined into one model call (1: off)."
     )
+    explain_top_k: int = Field(5, ge=1, description="Terms in a TF-IDF explanation.")
     micro_batch_wait_ms: float = Field(
         2.0, ge=0, description="How long the first request of a micro-batch waits for others."
     )
@@ -119,7 +124,6 @@ class TfidfParams(BaseModel):
     calibration_method: str = Field("sigmoid", pattern="^(sigmoid|isotonic)$")
     calibration_folds: int = Field(5, ge=2)
     calibration_ensemble: bool = False
-    explain_top_k: int = Field(5, ge=1)
 
 
 class TransformerParams(BaseModel):

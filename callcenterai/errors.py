@@ -1,6 +1,12 @@
 """Errors a user can act on. Their message is one line that says what is wrong and what to do."""
 
 
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class CallCenterAIError(Exception):
     """Base class: the command line prints the message, without a traceback, and exits non-zero."""
 

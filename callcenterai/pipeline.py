@@ -16,7 +16,7 @@ from callcenterai.config import TFIDF_MODEL_NAME, Params
 from callcenterai.data import DataReport, load_tickets, prepare, read_split, split_tickets
 from callcenterai.evaluate import evaluate_frame, load_eval_data, write_outputs
 from callcenterai.models.store import load_classifier
-from callcenterai.registry import log_evaluation, promote, setup_tracking
+from callcenterai.registry import log_evaluation, metric_key, promote, setup_tracking
 from callcenterai.sample import write_sample
 from callcenterai.train import TrainResult, train_tfidf, train_transformer
 
@@ -126,7 +126,10 @@ def _log_to_model_run(model_uri: str, metrics: dict, files: dict, classifier) ->
     version = None
     if classifier.version != "local":
         version = (classifier.name, classifier.version)
-    log_evaluation(run_id, metrics, list(files.values()), "test_", version)
+    # Metrics are named after the evaluated file: test.csv gives test_macro_f1, so evaluating
+    # another file (e.g. the multilingual set) never overwrites the test score.
+    prefix = f"{metric_key(Path(metrics['data']['path']).stem)}_"
+    log_evaluation(run_id, metrics, list(files.values()), prefix, version)
 
 
 def stage_promote(
@@ -134,7 +137,10 @@ def stage_promote(
 ) -> dict:
     setup_tracking()
     decision = promote(
-        name, test_path or layout.split("test"), params.promotion.min_improvement
+        name,
+        test_path or layout.split("test"),
+        params.promotion.min_improvement,
+        data_params=params.data,
     ).as_dict()
     output = layout.promotion(name.removeprefix("callcenterai-"))
     output.parent.mkdir(parents=True, exist_ok=True)

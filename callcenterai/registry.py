@@ -19,7 +19,13 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from callcenterai.config import PRODUCTION_ALIAS, STAGING_ALIAS, Settings, get_settings
+from callcenterai.config import (
+    PRODUCTION_ALIAS,
+    STAGING_ALIAS,
+    DataParams,
+    Settings,
+    get_settings,
+)
 from callcenterai.errors import RegistryError
 
 logger = logging.getLogger(__name__)
@@ -71,10 +77,13 @@ def resolve_model_version(uri: str, client: MlflowClient | None = None) -> Model
 
 
 def alias_version(name: str, alias: str, client: MlflowClient) -> ModelVersion | None:
+    """The version holding ``alias``, or None if there is none; other registry errors propagate."""
     try:
         return client.get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
 
 
 def set_alias(name: str, alias: str, version: str, client: MlflowClient | None = None) -> None:
@@ -106,6 +115,7 @@ def promote(
     min_improvement: float = 0.0,
     candidate_alias: str = STAGING_ALIAS,
     client: MlflowClient | None = None,
+    data_params: DataParams | None = None,
 ) -> PromotionDecision:
     """Champion/challenger: give ``production`` to the ``staging`` version if it is not worse.
 
@@ -122,7 +132,9 @@ def promote(
             f"{name} has no version with alias {candidate_alias!r}: train and register one first"
         )
     champion = alias_version(name, PRODUCTION_ALIAS, client)
-    candidate_f1 = score_model(f"models:/{name}/{candidate.version}", test_path)["macro_f1"]
+    candidate_f1 = score_model(f"models:/{name}/{candidate.version}", test_path, data_params)[
+        "macro_f1"
+    ]
     champion_f1 = None
     if champion is None:
         promoted, reason = True, "no production version yet"
@@ -130,7 +142,9 @@ def promote(
         champion_f1 = candidate_f1
         promoted, reason = True, "candidate is already the production version"
     else:
-        champion_f1 = score_model(f"models:/{name}/{champion.version}", test_path)["macro_f1"]
+        champion_f1 = score_model(f"models:/{name}/{champion.version}", test_path, data_params)[
+            "macro_f1"
+        ]
         promoted = candidate_f1 >= champion_f1 + min_improvement
         comparison = ">=" if promoted else "<"
         reason = (
@@ -172,13 +186,13 @@ def flatten_metrics(metrics: dict, prefix: str) -> dict[str, float]:
     flat = {f"{prefix}{key}": metrics[key] for key in ("accuracy", "macro_f1", "weighted_f1")}
     flat.update({f"{prefix}{key}": value for key, value in metrics["calibration"].items()})
     for label, scores in metrics["per_class"].items():
-        flat[f"{prefix}f1_{_metric_key(label)}"] = scores["f1"]
+        flat[f"{prefix}f1_{metric_key(label)}"] = scores["f1"]
     for name, scores in metrics["slices"].items():
         flat[f"{prefix}{name}_macro_f1"] = scores["macro_f1"]
     return flat
 
 
-def _metric_key(label: str) -> str:
+def metric_key(label: str) -> str:
     return "".join(char if char.isalnum() else "_" for char in label)
 
 
@@ -200,7 +214,7 @@ def log_evaluation(
     with mlflow.start_run(run_id=run_id):
         mlflow.log_metrics(flatten_metrics(metrics, prefix))
         for path in files:
-            mlflow.log_artifact(str(path), artifact_path="evaluation")
+            mlflow.log_artifact(str(path), artifact_path=f"evaluation/{prefix.rstrip('_')}")
     if version:
         name, number = version
         client.set_model_version_tag(name, number, f"{prefix}macro_f1", str(metrics["macro_f1"]))

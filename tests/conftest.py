@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from callcenterai.config import Params, get_settings
+from callcenterai.config import PROJECT_ROOT, Params, get_settings
 from callcenterai.data import load_tickets
 from callcenterai.pipeline import Layout, stage_prepare, stage_train_tfidf
 from callcenterai.sample import write_sample
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 KAGGLE_CSV = SHARED_DATA / "it-service-ticket-classification" / "tickets_dev.csv"
 SUPPORT_EN_CSV = SHARED_DATA / "customer-support-tickets-en" / "aa_dataset-tickets-en-only.csv"
@@ -228,7 +227,11 @@ def start_prometheus(targets: dict[str, int], tmp_path: Path) -> tuple[Server, s
         tmp_path / "prometheus.log",
     )
     url = f"http://127.0.0.1:{port}"
-    wait_for_http(f"{url}/-/ready", timeout=60, process=server.process)
+    try:
+        wait_for_http(f"{url}/-/ready", timeout=60, process=server.process)
+    except (RuntimeError, TimeoutError):
+        server.stop()
+        raise AssertionError(server.output()[-3000:]) from None
     return server, url
 
 

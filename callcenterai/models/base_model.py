@@ -20,13 +20,14 @@ import importlib.util
 import json
 import logging
 import os
+import shutil
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from callcenterai.errors import ModelNotFoundError
+from callcenterai.errors import ModelNotFoundError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +52,9 @@ _EMBEDDING_NAMES = {
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "callcenterai" / "base-models"
+    from callcenterai.config import get_settings
+
+    return get_settings().cache_dir / "base-models"
 
 
 def _package_file(package: str, *parts: str) -> Path:
@@ -221,8 +223,13 @@ def resolve_base_model(name: str, cache_dir: Path | None = None) -> str:
     """
     if name == OFFLINE_E5:
         target = (cache_dir or default_cache_dir()) / OFFLINE_E5
-        if not (target / "model.safetensors").exists():
-            build_offline_e5(target)
+        if not (target / "tokenizer_config.json").exists():
+            # Build beside the target and rename, so an interrupted build leaves no half folder.
+            partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+            shutil.rmtree(partial, ignore_errors=True)
+            build_offline_e5(partial)
+            shutil.rmtree(target, ignore_errors=True)
+            partial.rename(target)
         return str(target)
     if Path(name).is_dir():
         return name
@@ -231,7 +238,7 @@ def resolve_base_model(name: str, cache_dir: Path | None = None) -> str:
 
         AutoConfig.from_pretrained(name)
     except (OSError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = one_line(exc)
         raise ModelNotFoundError(
             f"cannot load base model {name!r} (hub unreachable and no local copy? {reason}); "
             f"set transformer.base_model in params.yaml to a local folder holding it, or to "

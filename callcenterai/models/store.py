@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import tempfile
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from callcenterai.errors import ModelNotFoundError
+from callcenterai.errors import ModelNotFoundError, RegistryError, one_line
 from callcenterai.models.tfidf import SKOPS_TRUSTED_TYPES, TfidfClassifier, as_frame
 
 SERVING_ARTIFACT = "serving"
@@ -105,20 +106,6 @@ def log_transformer(serving_dir: Path, registered_name: str | None, metadata: di
     )
 
 
-def model_identity(uri: str, metadata: dict[str, Any] | None) -> tuple[str, str]:
-    """(name, version) of a model: from the registry for ``models:/`` URIs, else its metadata."""
-    metadata = metadata or {}
-    if uri.startswith("models:/"):
-        from callcenterai.registry import resolve_model_version
-
-        version = resolve_model_version(uri)
-        return version.name, str(version.version)
-    return (
-        str(metadata.get("registered_model_name", Path(uri).name)),
-        str(metadata.get("registered_model_version", "local")),
-    )
-
-
 def load_classifier(uri: str | Path, **options):
     """Load a CallCenterAI model from a folder or an MLflow URI (``models:/name@alias``, ``runs:/``).
 
@@ -126,32 +113,50 @@ def load_classifier(uri: str | Path, **options):
     ``options`` (``threads``, ``batch_size``) apply to the transformer.
     """
     uri = str(uri)
-    if not _URI_SCHEME.match(uri) and not Path(uri, "MLmodel").exists():
+    local = Path(uri) if Path(uri, "MLmodel").exists() else None
+    if local is None and not _URI_SCHEME.match(uri):
         raise ModelNotFoundError(
             f"no model at {uri}: expected a folder with an MLmodel file; train one with "
             "`callcenterai train tfidf|transformer` or pass a models:/ URI"
         )
     try:
-        info = mlflow.models.get_model_info(uri)
-    except (MlflowException, OSError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        name, version, source = _pin_version(uri)
+        info = mlflow.models.get_model_info(source)
+    except (MlflowException, OSError, RegistryError) as exc:
         raise ModelNotFoundError(
-            f"cannot load model {uri} from {mlflow.get_tracking_uri()}: {reason}"
+            f"cannot load model {uri} from {mlflow.get_tracking_uri()}: {one_line(exc)}"
         ) from None
     metadata = info.metadata or {}
     kind = metadata.get("callcenterai_kind")
     if kind not in ("tfidf", "transformer"):
         raise ModelNotFoundError(f"{uri} is not a CallCenterAI model (kind {kind!r})")
-    name, version = model_identity(uri, metadata)
+    if name is None:  # a folder or a runs:/ URI: identity from the model's own metadata
+        name = str(metadata.get("registered_model_name", local.name if local else uri))
+        version = str(metadata.get("registered_model_version", "local"))
     if kind == "tfidf":
-        classifier = TfidfClassifier(mlflow.sklearn.load_model(uri), name=name, version=version)
+        model = TfidfClassifier(mlflow.sklearn.load_model(source), name=name, version=version)
+    elif local is not None:
+        model = _transformer(local, name, version, options)
     else:
-        from callcenterai.models.transformer import TransformerClassifier
-
-        local = Path(uri) if Path(uri, "MLmodel").exists() else None
-        if local is None:
-            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
-        serving_dir = local / "artifacts" / SERVING_ARTIFACT
-        classifier = TransformerClassifier(serving_dir, name=name, version=version, **options)
+        with tempfile.TemporaryDirectory() as tmp:  # the session keeps what it needs in memory
+            downloaded = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=tmp)
+            model = _transformer(Path(downloaded), name, version, options)
     logger.info("loaded %s model %s version %s from %s", kind, name, version, uri)
-    return classifier
+    return model
+
+
+def _pin_version(uri: str) -> tuple[str | None, str | None, str]:
+    """Resolve an alias once, so the version reported is the version loaded."""
+    if not uri.startswith("models:/"):
+        return None, None, uri
+    from callcenterai.registry import resolve_model_version
+
+    version = resolve_model_version(uri)
+    return version.name, str(version.version), f"models:/{version.name}/{version.version}"
+
+
+def _transformer(folder: Path, name: str, version: str, options: dict):
+    from callcenterai.models.transformer import TransformerClassifier
+
+    serving_dir = folder / "artifacts" / SERVING_ARTIFACT
+    return TransformerClassifier(serving_dir, name=name, version=version, **options)

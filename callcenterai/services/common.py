@@ -11,9 +11,10 @@ import logging
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from callcenterai.config import Settings
-from callcenterai.services.metrics import MetricsMiddleware, ServiceMetrics
+from callcenterai.services.metrics import MetricsMiddleware, ServiceMetrics, endpoint_of
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +40,7 @@ def check_batch(texts: list[str], settings: Settings) -> None:
 
 
 def _endpoint(request: Request) -> str:
-    route = request.scope.get("route")
-    return getattr(route, "path", None) or "unmatched"
+    return endpoint_of(request.scope)
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
@@ -63,21 +63,49 @@ def install_common(app: FastAPI, metrics: ServiceMetrics) -> None:
         metrics.error(_endpoint(request), "invalid_json" if status == 400 else "validation")
         return JSONResponse({"detail": message}, status_code=status)
 
-    @app.exception_handler(HTTPException)
-    async def on_http_error(request: Request, exc: HTTPException):
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException):
         if exc.status_code >= 400:
             metrics.error(_endpoint(request), f"http_{exc.status_code}")
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
-
-    @app.exception_handler(Exception)
-    async def on_unexpected_error(request: Request, exc: Exception):
-        metrics.error(_endpoint(request), type(exc).__name__)
-        logger.error("unexpected %s on %s", type(exc).__name__, _endpoint(request))
-        return JSONResponse({"detail": "internal error; see the service log"}, status_code=500)
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
+    app.add_middleware(ErrorShieldMiddleware, metrics=metrics)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+
+class ErrorShieldMiddleware:
+    """Turns an unexpected exception into a 500 JSON answer and one log line with its type.
+
+    Without it, Starlette would log the full traceback, whose messages may quote the input.
+    """
+
+    def __init__(self, app, metrics: ServiceMetrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = {"value": False}
+
+        async def send_wrapper(message):
+            if message["type"] == "http.response.start":
+                started["value"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:  # noqa: BLE001 - the whole point: no trace leaves the service
+            endpoint = endpoint_of(scope)
+            self.metrics.error(endpoint, type(exc).__name__)
+            logger.error("unexpected %s on %s", type(exc).__name__, endpoint)
+            if not started["value"]:
+                response = JSONResponse(
+                    {"detail": "internal error; see the service log"}, status_code=500
+                )
+                await response(scope, receive, send)

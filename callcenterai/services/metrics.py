@@ -28,6 +28,13 @@ LATENCY_BUCKETS = {
     "agent": (0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0),
 }
 CONFIDENCE_BUCKETS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+KNOWN_METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"}
+
+
+def endpoint_of(scope) -> str:
+    """The matched route's template (``/predict``), or ``unmatched``: never a raw path."""
+    route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
 
 
 class ServiceMetrics:
@@ -125,10 +132,8 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
-            endpoint = getattr(route, "path", None) or "unmatched"
+            endpoint = endpoint_of(scope)
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
             self.metrics.in_flight.labels(service).dec()
             self.metrics.latency.labels(service, endpoint).observe(time.perf_counter() - started)
-            self.metrics.requests.labels(
-                service, endpoint, scope["method"], str(status["code"])
-            ).inc()
+            self.metrics.requests.labels(service, endpoint, method, str(status["code"])).inc()

@@ -73,7 +73,9 @@ class ModelState:
         return self.model
 
 
-def predictions_from(model, texts: list[str], explain: bool = False) -> list[Prediction]:
+def predictions_from(
+    model, texts: list[str], explain: bool = False, top_k: int = 5
+) -> list[Prediction]:
     probabilities = model.predict_proba(texts)
     ref = ModelRef(name=model.name, version=str(model.version))
     results = []
@@ -83,7 +85,7 @@ def predictions_from(model, texts: list[str], explain: bool = False) -> list[Pre
         if explain and hasattr(model, "explain"):
             explanation = [
                 Term(term=t.term, weight=t.weight)
-                for t in model.explain(text, label=model.labels[best])
+                for t in model.explain(text, label=model.labels[best], top_k=top_k)
             ]
         results.append(
             Prediction(
@@ -114,41 +116,57 @@ class MicroBatcher:
         if self.max_size <= 1:
             (prediction,) = await self.run_model(predictions_from, model, [text])
             return prediction
-        if self.worker is None:
+        if self.worker is None or self.worker.done():
             self.queue = asyncio.Queue()
             self.worker = asyncio.create_task(self._work())
         future = asyncio.get_running_loop().create_future()
         await self.queue.put((model, text, future))
         return await future
 
+    async def _collect(self) -> list:
+        batch = [await self.queue.get()]
+        deadline = asyncio.get_running_loop().time() + self.wait
+        while len(batch) < self.max_size:
+            timeout = deadline - asyncio.get_running_loop().time()
+            if timeout <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self.queue.get(), timeout))
+            except asyncio.TimeoutError:
+                break
+        return batch
+
     async def _work(self) -> None:
         while True:
-            batch = [await self.queue.get()]
-            deadline = asyncio.get_running_loop().time() + self.wait
-            while len(batch) < self.max_size:
-                timeout = deadline - asyncio.get_running_loop().time()
-                if timeout <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self.queue.get(), timeout))
-                except asyncio.TimeoutError:
-                    break
-            model = batch[0][0]
-            try:
-                results = await self.run_model(predictions_from, model, [t for _, t, _ in batch])
-            except Exception as exc:  # noqa: BLE001 - handed to each waiting request
-                for _, _, future in batch:
-                    future.set_exception(exc)
+            batch = await self._collect()
+            waiting = [(text, future) for _, text, future in batch if not future.done()]
+            if not waiting:
                 continue
-            for (_, _, future), result in zip(batch, results):
-                future.set_result(result)
+            try:
+                results = await self.run_model(
+                    predictions_from, batch[0][0], [text for text, _ in waiting]
+                )
+            except Exception as exc:  # noqa: BLE001 - handed to each waiting request
+                results = [exc] * len(waiting)
+            for (_, future), result in zip(waiting, results):
+                if future.done():  # the client went away meanwhile
+                    continue
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
 
     def close(self) -> None:
         if self.worker is not None:
             self.worker.cancel()
+            self.worker = None
+        while self.queue is not None and not self.queue.empty():
+            _, _, future = self.queue.get_nowait()
+            if not future.done():
+                future.set_exception(RuntimeError("service shutting down"))
 
 
-def default_loader(uri: str, settings: Settings) -> Callable[[], object]:
+def default_loader(kind: str, uri: str, settings: Settings) -> Callable[[], object]:
     def load():
         from callcenterai.models.store import load_classifier
         from callcenterai.registry import setup_tracking
@@ -156,7 +174,7 @@ def default_loader(uri: str, settings: Settings) -> Callable[[], object]:
         if uri.startswith(("models:/", "runs:/")):
             setup_tracking(settings)
         options = {}
-        if settings.inference_threads and not uri.endswith("tfidf"):
+        if settings.inference_threads and kind == "transformer":
             options["threads"] = settings.inference_threads
         return load_classifier(uri, **options)
 
@@ -172,7 +190,7 @@ def create_model_app(
     """Build the service for ``kind``; ``loader`` returns the model (default: from the URI)."""
     settings = settings or get_settings()
     uri = model_uri or settings.default_model_uri(kind)
-    state = ModelState(kind, uri, loader or default_loader(uri, settings))
+    state = ModelState(kind, uri, loader or default_loader(kind, uri, settings))
     metrics = ServiceMetrics(kind)
     executor = ThreadPoolExecutor(max_workers=settings.model_workers, thread_name_prefix="model")
 
@@ -203,7 +221,9 @@ def create_model_app(
         check_text(request.text, settings)
         model = state.require()
         if request.explain:
-            (prediction,) = await run_model(predictions_from, model, [request.text], True)
+            (prediction,) = await run_model(
+                predictions_from, model, [request.text], True, settings.explain_top_k
+            )
         else:
             prediction = await batcher.predict(model, request.text)
         metrics.observe_predictions(model.name, [prediction.label], [prediction.confidence])
@@ -220,14 +240,17 @@ def create_model_app(
         return BatchPrediction(predictions=predictions)
 
     @app.get("/health", response_model=Health)
-    def health() -> JSONResponse:
-        """Liveness: the process answers. Reports the model and its loading status."""
-        body = _health(state)
-        return JSONResponse(body.model_dump(), status_code=503 if state.error else 200)
+    def health() -> Health:
+        """Liveness: 200 while the process answers (a restart would not fix a missing model).
+
+        Reports the model and its status (loading, ok, failed with the reason); readiness is
+        ``/ready``.
+        """
+        return _health(state)
 
     @app.get("/ready", response_model=Health, responses={503: {"model": Health}})
     def ready() -> JSONResponse:
-        """Readiness: 200 only once the model is loaded."""
+        """Readiness: 200 only once the model is loaded; 503 while loading or after a failure."""
         body = _health(state)
         return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
 

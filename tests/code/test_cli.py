@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
 
 def run_cli(*args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "CALLCENTERAI_HOME": str(home)}
@@ -85,5 +83,6 @@ def test_one_step_training_from_raw_csv_with_other_columns(tmp_path, sample_csv)
 
 def test_help_lists_the_commands(tmp_path):
     result = run_cli("--help", cwd=tmp_path, home=tmp_path)
-    for command in ("prepare", "train", "evaluate", "promote", "quickstart", "sample"):
+    assert result.returncode == 0
+    for command in ("prepare", "train", "evaluate", "promote", "quickstart", "sample", "serve"):
         assert command in result.stdout

@@ -35,6 +35,14 @@ def service_settings() -> Settings:
 
 
 @pytest.fixture
+def transformer_client(tiny_transformer_dir, service_settings):
+    app = create_model_app("transformer", service_settings, model_uri=str(tiny_transformer_dir))
+    with TestClient(app) as client:
+        wait_ready(client)
+        yield client
+
+
+@pytest.fixture
 def tfidf_client(tfidf_dir, service_settings):
     app = create_model_app("tfidf", service_settings, model_uri=str(tfidf_dir))
     with TestClient(app) as client:

@@ -41,14 +41,14 @@ def get(port: int, path: str) -> dict:
 @needs_prometheus
 def test_both_services_over_http_scraped_by_prometheus(tfidf_dir, tiny_transformer_dir, tmp_path):
     tfidf_port, transformer_port = free_port(), free_port()
-    servers = [
-        start_service("tfidf", tfidf_port, tmp_path, "--model", str(tfidf_dir)),
-        start_service(
-            "transformer", transformer_port, tmp_path, "--model", str(tiny_transformer_dir)
-        ),
-    ]
-    prometheus = None
+    servers, prometheus = [], None
     try:
+        servers.append(start_service("tfidf", tfidf_port, tmp_path, "--model", str(tfidf_dir)))
+        servers.append(
+            start_service(
+                "transformer", transformer_port, tmp_path, "--model", str(tiny_transformer_dir)
+            )
+        )
         for port in (tfidf_port, transformer_port):
             status, body = post(port, "/predict", {"text": "My laptop screen is broken"})
             assert status == 200 and body["probabilities"]
