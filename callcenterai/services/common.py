@@ -74,38 +74,4 @@ def install_common(app: FastAPI, metrics: ServiceMetrics) -> None:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
-    app.add_middleware(ErrorShieldMiddleware, metrics=metrics)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-
-
-class ErrorShieldMiddleware:
-    """Turns an unexpected exception into a 500 JSON answer and one log line with its type.
-
-    Without it, Starlette would log the full traceback, whose messages may quote the input.
-    """
-
-    def __init__(self, app, metrics: ServiceMetrics):
-        self.app, self.metrics = app, metrics
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = {"value": False}
-
-        async def send_wrapper(message):
-            if message["type"] == "http.response.start":
-                started["value"] = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        except Exception as exc:  # noqa: BLE001 - the whole point: no trace leaves the service
-            endpoint = endpoint_of(scope)
-            self.metrics.error(endpoint, type(exc).__name__)
-            logger.error("unexpected %s on %s", type(exc).__name__, endpoint)
-            if not started["value"]:
-                response = JSONResponse(
-                    {"detail": "internal error; see the service log"}, status_code=500
-                )
-                await response(scope, receive, send)

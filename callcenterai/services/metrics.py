@@ -7,6 +7,7 @@ become a label.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 
@@ -19,6 +20,9 @@ from prometheus_client import (
     Info,
     generate_latest,
 )
+from starlette.responses import JSONResponse
+
+logger = logging.getLogger(__name__)
 
 # Request latency buckets (seconds) per kind of service: TF-IDF answers in milliseconds, the
 # transformer in tens of milliseconds, the agent adds its downstream calls.
@@ -109,7 +113,9 @@ class MetricsMiddleware:
     """ASGI middleware: counts requests, times them and tracks in-flight ones.
 
     The endpoint label is the matched route's template (``/predict``), or ``unmatched``, so an
-    attacker probing random paths cannot create new time series.
+    attacker probing random paths cannot create new time series. An unexpected exception becomes
+    a 500 JSON answer, an error count and one log line naming its type: without this, Starlette
+    would log the whole traceback, whose messages may quote the input.
     """
 
     def __init__(self, app, metrics: ServiceMetrics):
@@ -119,7 +125,7 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = {"code": 500}
+        status = {"code": None}
 
         async def send_wrapper(message):
             if message["type"] == "http.response.start":
@@ -131,9 +137,21 @@ class MetricsMiddleware:
         started = time.perf_counter()
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:  # noqa: BLE001 - no trace leaves the service
+            self.error(endpoint_of(scope), type(exc).__name__)
+            logger.error("unexpected %s on %s", type(exc).__name__, endpoint_of(scope))
+            if status["code"] is None:
+                status["code"] = 500
+                await JSONResponse({"detail": "internal error; see the service log"}, 500)(
+                    scope, receive, send
+                )
         finally:
             endpoint = endpoint_of(scope)
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
             self.metrics.in_flight.labels(service).dec()
             self.metrics.latency.labels(service, endpoint).observe(time.perf_counter() - started)
-            self.metrics.requests.labels(service, endpoint, method, str(status["code"])).inc()
+            code = str(status["code"] or 500)
+            self.metrics.requests.labels(service, endpoint, method, code).inc()
+
+    def error(self, endpoint: str, kind: str) -> None:
+        self.metrics.error(endpoint, kind)

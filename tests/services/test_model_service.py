@@ -173,3 +173,24 @@ def test_micro_batching_joins_concurrent_requests(tfidf_dir):
             )
     assert [b["label"] for b in bodies] == model.predict(texts)
     assert sum(calls) == len(texts) and len(calls) < len(texts)
+
+
+def test_unexpected_error_is_a_500_without_trace_or_input_in_logs(tfidf_dir, caplog):
+    from callcenterai.config import Settings
+
+    app = create_model_app("tfidf", Settings(), model_uri=str(tfidf_dir))
+
+    @app.get("/boom")
+    def boom():
+        raise ValueError("ticket text: jane.doe@example.com")
+
+    with TestClient(app) as client:
+        response = client.get("/boom")
+        metrics = client.get("/metrics").text
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal error; see the service log"}
+    assert (
+        'callcenterai_errors_total{endpoint="/boom",service="tfidf",type="ValueError"}' in metrics
+    )
+    assert "jane.doe" not in caplog.text and "Traceback" not in caplog.text
+    assert "unexpected ValueError on /boom" in caplog.text
