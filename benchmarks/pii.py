@@ -1,0 +1,223 @@
+"""PII scrubbing quality and speed on generated tickets with known spans.
+
+Tickets in English, French and Arabic are generated with Faker (en_US, en_GB, fr_FR) and
+phonenumbers (Moroccan and Tunisian numbers, which Faker lacks); each injected value's span is
+known, and distractors that must *not* be scrubbed (ticket numbers, dates, versions, amounts)
+are mixed in. Run ``python -m benchmarks.pii``; writes ``reports/benchmarks/pii.json`` and
+re-renders ``reports/benchmark.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import statistics
+import time
+from datetime import datetime, timezone
+
+import phonenumbers
+from faker import Faker
+
+from benchmarks.report import REPORT_DIR, render_report
+from callcenterai.agent.pii import find_pii, scrub_pii
+
+TEMPLATES = {
+    "en": [
+        "Hi, please call me back at {PHONE} about ticket {ID}, thanks.",
+        "My e-mail is {EMAIL}; the laptop was bought on {DATE} for {AMOUNT} USD.",
+        "I was charged twice on card {CREDIT_CARD}, please refund. Order {ID}.",
+        "Please pay the invoice to IBAN {IBAN} before {DATE}.",
+        "The server {IP_ADDRESS} is down since version {VERSION} was installed.",
+        "The reset link {URL_SECRET} does not work, can you check? Ref {ID}.",
+        "Contact {EMAIL} or {PHONE} if the VPN at {IP_ADDRESS} fails again.",
+    ],
+    "fr": [
+        "Bonjour, merci de me rappeler au {PHONE} pour le ticket {ID}.",
+        "Mon adresse est {EMAIL}, commande du {DATE} d'un montant de {AMOUNT} EUR.",
+        "Ma carte {CREDIT_CARD} a été débitée deux fois, commande {ID}.",
+        "Veuillez virer le remboursement sur l'IBAN {IBAN}.",
+        "Le serveur {IP_ADDRESS} ne répond plus depuis la version {VERSION}.",
+        "Le lien {URL_SECRET} ne fonctionne pas, référence {ID}.",
+    ],
+    "ar": [
+        "مرحبا، يرجى الاتصال بي على الرقم {PHONE} بخصوص الطلب {ID}.",
+        "بريدي الإلكتروني هو {EMAIL} وتاريخ الشراء {DATE}.",
+        "تم خصم المبلغ مرتين من بطاقتي {CREDIT_CARD}، الطلب رقم {ID}.",
+        "يرجى تحويل المبلغ إلى الحساب {IBAN}.",
+        "الخادم {IP_ADDRESS} متوقف منذ تثبيت الإصدار {VERSION}.",
+        "الرابط {URL_SECRET} لا يعمل.",
+    ],
+}
+STRUCTURED = ("EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "IP_ADDRESS", "URL_SECRET")
+
+
+class Values:
+    """Generators of realistic values, one method per placeholder."""
+
+    def __init__(self, seed: int):
+        self.rng = random.Random(seed)  # nosec B311 - test data
+        self.fakers = [Faker(locale) for locale in ("en_US", "en_GB", "fr_FR")]
+        for index, faker in enumerate(self.fakers):
+            faker.seed_instance(seed + index)
+
+    def faker(self) -> Faker:
+        return self.rng.choice(self.fakers)
+
+    def EMAIL(self) -> str:
+        return self.faker().email()
+
+    def PHONE(self) -> str:
+        region = self.rng.choice(["FR", "US", "GB", "MA", "TN"])
+        if region in ("FR", "US", "GB"):
+            faker = {"FR": self.fakers[2], "US": self.fakers[0], "GB": self.fakers[1]}[region]
+            while True:
+                number = faker.phone_number()
+                parsed = phonenumbers.parse(number, region)
+                if phonenumbers.is_valid_number(parsed) and "x" not in number.lower():
+                    return number
+        prefix = {"MA": ("6", "7"), "TN": ("2", "5", "9")}[region]
+        while True:
+            national = self.rng.choice(prefix) + "".join(
+                str(self.rng.randrange(10)) for _ in range(8 if region == "MA" else 7)
+            )
+            parsed = phonenumbers.parse(national, region)
+            if phonenumbers.is_valid_number(parsed):
+                style = self.rng.choice(
+                    [
+                        phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+                        phonenumbers.PhoneNumberFormat.NATIONAL,
+                    ]
+                )
+                return phonenumbers.format_number(parsed, style)
+
+    def CREDIT_CARD(self) -> str:
+        digits = self.faker().credit_card_number(
+            card_type=self.rng.choice(["visa16", "mastercard", "amex"])
+        )
+        separator = self.rng.choice(["", " ", "-"])
+        groups = [digits[i : i + 4] for i in range(0, len(digits), 4)]
+        return separator.join(groups)
+
+    def IBAN(self) -> str:
+        iban = self.rng.choice(self.fakers[1:]).iban()
+        if self.rng.random() < 0.5:
+            return " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
+        return iban
+
+    def IP_ADDRESS(self) -> str:
+        return self.faker().ipv4() if self.rng.random() < 0.7 else self.faker().ipv6()
+
+    def URL_SECRET(self) -> str:
+        faker = self.faker()
+        if self.rng.random() < 0.5:
+            return f"https://{faker.domain_name()}/reset?token={faker.sha1()[:24]}"
+        password = faker.password(special_chars=False)
+        return f"https://{faker.user_name()}:{password}@{faker.domain_name()}/files"
+
+    def ID(self) -> str:
+        return str(self.rng.randrange(10_000, 99_999_999))
+
+    def DATE(self) -> str:
+        return self.faker().date(pattern=self.rng.choice(["%Y-%m-%d", "%d/%m/%Y"]))
+
+    def AMOUNT(self) -> str:
+        return f"{self.rng.randrange(10, 5000)}.{self.rng.randrange(100):02d}"
+
+    def VERSION(self) -> str:
+        return ".".join(str(self.rng.randrange(20)) for _ in range(self.rng.choice([2, 3, 4])))
+
+
+def generate(n: int, seed: int) -> list[tuple[str, list[tuple[int, int, str]], str]]:
+    values, rng = Values(seed), random.Random(seed)  # nosec B311 - test data
+    tickets = []
+    for _ in range(n):
+        language = rng.choices(["en", "fr", "ar"], [0.5, 0.25, 0.25])[0]
+        template = rng.choice(TEMPLATES[language])
+        text, spans = "", []
+        for part in re.split(r"(\{[A-Z_]+\})", template):
+            if part.startswith("{") and part.endswith("}"):
+                kind = part[1:-1]
+                value = getattr(values, kind)()
+                if kind in STRUCTURED:
+                    spans.append((len(text), len(text) + len(value), kind))
+                text += value
+            else:
+                text += part
+        tickets.append((text, spans, language))
+    return tickets
+
+
+def score(tickets) -> dict:
+    stats = {kind: {"tp": 0, "fn": 0, "fp": 0} for kind in STRUCTURED}
+    for text, truth, _ in tickets:
+        found = find_pii(text)
+        matched = set()
+        for start, end, kind in truth:
+            hit = next(
+                (
+                    i
+                    for i, f in enumerate(found)
+                    if f.entity == kind and f.start < end and start < f.end
+                ),
+                None,
+            )
+            if hit is None:
+                stats[kind]["fn"] += 1
+            else:
+                stats[kind]["tp"] += 1
+                matched.add(hit)
+        for index, finding in enumerate(found):
+            if index not in matched:
+                stats.setdefault(finding.entity, {"tp": 0, "fn": 0, "fp": 0})["fp"] += 1
+    for counts in stats.values():
+        predicted = counts["tp"] + counts["fp"]
+        actual = counts["tp"] + counts["fn"]
+        counts["precision"] = counts["tp"] / predicted if predicted else None
+        counts["recall"] = counts["tp"] / actual if actual else None
+    return stats
+
+
+def timing(median_ticket: str, repeats: int = 500) -> dict:
+    scrub_pii(median_ticket)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        scrub_pii(median_ticket)
+        times.append((time.perf_counter() - started) * 1000)
+    return {
+        "chars": len(median_ticket),
+        "p50_ms": statistics.median(times),
+        "p95_ms": sorted(times)[int(0.95 * len(times))],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=3000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    tickets = generate(args.n, args.seed)
+    by_language = {lang: score([t for t in tickets if t[2] == lang]) for lang in ("en", "fr", "ar")}
+    median = sorted((t[0] for t in tickets), key=len)[len(tickets) // 2]
+    raw_median = (
+        "Hello team, my laptop has been very slow since the last update on Monday and Outlook "
+        "keeps freezing when I open attachments. Could someone have a look? Thanks, Sam"
+    )
+    results = {
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": f"python -m benchmarks.pii --n {args.n} --seed {args.seed}",
+        "tickets": len(tickets),
+        "overall": score(tickets),
+        "by_language": by_language,
+        "timing": {"generated_median": timing(median), "plain_median_ticket": timing(raw_median)},
+    }
+    REPORT_DIR.mkdir(parents=True, exist_ok=True)
+    (REPORT_DIR / "pii.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results["overall"], indent=2))
+    print(f"report: {render_report()}")
+
+
+if __name__ == "__main__":
+    main()
