@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,14 @@ def _load(variant: str, torch_dir: Path, onnx_dir: Path, threads: int):
     return TransformerClassifier(onnx_dir / name, threads=threads)
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM; ru_maxrss would include the parent's)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _latency(model, text: str, repeats: int) -> dict:
     model.predict_proba([text])
     times = []
@@ -52,7 +59,9 @@ def _latency(model, text: str, repeats: int) -> dict:
     return {"p50_ms": float(np.percentile(times, 50)), "p95_ms": float(np.percentile(times, 95))}
 
 
-def measure_variant(variant: str, torch_dir: Path, onnx_dir: Path, threads: int) -> dict:
+def measure_variant(
+    variant: str, torch_dir: Path, onnx_dir: Path, threads: int, max_test: int | None = None
+) -> dict:
     """Runs inside a worker process: quality on the test split, latency, throughput, memory."""
     import pandas as pd
 
@@ -65,6 +74,8 @@ def measure_variant(variant: str, torch_dir: Path, onnx_dir: Path, threads: int)
     model = _load(variant, torch_dir, onnx_dir, threads)
     load_seconds = time.perf_counter() - started
     test = read_split(Path("data/processed/test.csv"))
+    if max_test:
+        test = test.iloc[:max_test]
     started = time.perf_counter()
     metrics, _ = evaluate_frame(model, test, params.data.short_ticket_words)
     test_seconds = time.perf_counter() - started
@@ -98,7 +109,7 @@ def measure_variant(variant: str, torch_dir: Path, onnx_dir: Path, threads: int)
         "long_ticket": {"words": int(len(long_text.split())), **_latency(model, long_text, 30)},
         "batch_256_tickets_per_second": len(batch) / statistics.median(batch_times),
         "multilingual_accuracy": languages,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -164,12 +175,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--torch-dir", type=Path, default=Path("models/transformer_torch"))
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--max-test", type=int, help="Evaluate on the first N test tickets only.")
+    parser.add_argument("--model-dir", type=Path, default=Path("models/transformer"))
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--onnx-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:  # worker mode
         print(
-            json.dumps(measure_variant(args.variant, args.torch_dir, args.onnx_dir, args.threads))
+            json.dumps(
+                measure_variant(
+                    args.variant, args.torch_dir, args.onnx_dir, args.threads, args.max_test
+                )
+            )
         )
         return
 
@@ -184,7 +201,7 @@ def main() -> None:
         "max_length": params.transformer.max_length,
         "variants": {},
     }
-    results["training"] = training_summary(Path("models/transformer"))
+    results["training"] = training_summary(args.model_dir)
     with tempfile.TemporaryDirectory() as onnx_dir:
         results["size_mb"] = export_variants(
             args.torch_dir, Path(onnx_dir), params.transformer.quantize_embeddings
@@ -194,11 +211,14 @@ def main() -> None:
                 sys.executable, "-m", "benchmarks.transformer", "--variant", variant,
                 "--torch-dir", str(args.torch_dir), "--onnx-dir", onnx_dir,
                 "--threads", str(args.threads),
-            ]  # fmt: skip
+            ] + (["--max-test", str(args.max_test)] if args.max_test else [])  # fmt: skip
             output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
             results["variants"][variant] = json.loads(output.strip().splitlines()[-1])
             print(variant, json.dumps(results["variants"][variant]), flush=True)
     results["tfidf_multilingual_accuracy"] = tfidf_languages(Path("models/tfidf"))
+    if args.max_test:  # a smoke run: print, do not overwrite the committed report
+        print(json.dumps(results, indent=2))
+        return
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
     (REPORT_DIR / "transformer.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"report: {render_report()}")
