@@ -47,8 +47,9 @@ IBAN_LENGTHS = {
     "QA": 29, "RO": 24, "SA": 24, "SE": 24, "SI": 19, "SK": 24, "TN": 24, "TR": 26,
 }  # fmt: skip
 
-# When two findings overlap, the more specific one wins.
-PRIORITY = {"URL_SECRET": 0, "EMAIL": 1, "IBAN": 2, "CREDIT_CARD": 3, "IP_ADDRESS": 4, "PHONE": 5}
+# When two findings overlap, the more specific one (earlier here) wins.
+ENTITY_ORDER = ("URL_SECRET", "EMAIL", "IBAN", "CREDIT_CARD", "IP_ADDRESS", "PHONE")
+PRIORITY = {entity: rank for rank, entity in enumerate(ENTITY_ORDER)}
 
 
 @dataclass(frozen=True)

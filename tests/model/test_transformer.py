@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -187,3 +188,19 @@ def test_train_transformer_logs_registers_and_evaluates(tiny_distilbert, prepare
     import pandas as pd
 
     assert list(pyfunc.predict(pd.DataFrame({"text": texts}))) == local.predict(texts)
+
+
+@pytest.mark.slow
+def test_offline_rebuild_into_an_empty_cache(tmp_path):
+    """The rebuild itself (CI may already hold the cache): complete folder, no leftovers."""
+    path = resolve_base_model(OFFLINE_E5, cache_dir=tmp_path)
+    files = {p.name for p in tmp_path.iterdir()}
+    assert files == {OFFLINE_E5}
+    built = {p.name for p in Path(path).iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} <= built
+    config = json.loads((Path(path) / "config.json").read_text())
+    assert (config["hidden_size"], config["num_hidden_layers"], config["vocab_size"]) == (
+        384,
+        12,
+        250037,
+    )
