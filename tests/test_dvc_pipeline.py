@@ -55,7 +55,7 @@ def test_repro_on_the_sample_in_a_fresh_repository(tmp_path):
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     assert dvc("init", "-q", cwd=tmp_path).returncode == 0
     # The TF-IDF branch: the transformer's stages are exercised by tests/model (tiny fine-tunes).
-    result = dvc("repro", "promote_tfidf", cwd=tmp_path, env=env)
+    result = dvc("repro", "evaluate_tfidf", "promote_tfidf", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     metrics = json.loads((tmp_path / "reports" / "tfidf" / "metrics.json").read_text())
     assert metrics["macro_f1"] > 0.6
@@ -64,5 +64,5 @@ def test_repro_on_the_sample_in_a_fresh_repository(tmp_path):
     for stage in ("prepare", "train_tfidf", "evaluate_tfidf", "promote_tfidf"):
         assert f"{stage}:" in lock
     assert "train_transformer:" not in lock
-    status = dvc("status", "promote_tfidf", cwd=tmp_path, env=env)
+    status = dvc("status", "evaluate_tfidf", "promote_tfidf", cwd=tmp_path, env=env)
     assert "up to date" in status.stdout, status.stdout
