@@ -38,9 +38,12 @@ format: venv
 repro: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-## Measure quality, training time and prediction speed on the Kaggle data; writes reports/benchmarks/.
+## Measure quality and speed on the Kaggle data (after `make repro`); writes reports/benchmarks/.
 benchmark: venv
 	$(BIN)/python -m benchmarks.tfidf
+	$(BIN)/python -m benchmarks.transformer
+	$(BIN)/python -m benchmarks.services
+	$(BIN)/python -m benchmarks.pii
 
 clean:
 	rm -rf build .pytest_cache .coverage htmlcov
