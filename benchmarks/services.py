@@ -142,14 +142,17 @@ def bench_service(kind: str, model: str, texts: dict, seconds: int, env: dict) -
 
 
 def micro_batching(kind: str, text: str, seconds: int, env: dict) -> dict:
-    """8 clients on one service with micro-batching on (CALLCENTERAI_MICRO_BATCH_SIZE=8)."""
+    """8 clients, then 1 client, on one service with micro-batching on (the default settings)."""
     port = 18010 + (0 if kind == "tfidf" else 1)
     process = start(kind, f"models/{kind}", port, env)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             url, body = f"http://127.0.0.1:{port}/predict", json.dumps({"text": text})
             wrk(url, body, 4, 3, Path(tmp))
-            return wrk(url, body, 8, seconds, Path(tmp))
+            return {
+                "8_clients": wrk(url, body, 8, seconds, Path(tmp)),
+                "1_client": wrk(url, body, 1, seconds, Path(tmp)),
+            }
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -161,7 +164,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("error: wrk is not installed: apt-get install wrk")
-    env = {**os.environ}
+    env = {**os.environ, "CALLCENTERAI_MICRO_BATCH_SIZE": "1"}  # the baseline: one call each
     env.pop("MLFLOW_TRACKING_URI", None)
     texts = tickets()
     results = {
@@ -174,7 +177,11 @@ def main() -> None:
     for kind in ("tfidf", "transformer"):
         results["services"][kind] = bench_service(kind, f"models/{kind}", texts, args.seconds, env)
         print(kind, json.dumps(results["services"][kind], indent=2), flush=True)
-    batched_env = {**env, "CALLCENTERAI_MICRO_BATCH_SIZE": "8"}
+    batched_env = {
+        **env,
+        "CALLCENTERAI_MICRO_BATCH_SIZE": "8",
+        "CALLCENTERAI_MICRO_BATCH_WAIT_MS": "0",
+    }
     results["micro_batching"] = {
         kind: micro_batching(kind, texts["median"], args.seconds, batched_env)
         for kind in ("tfidf", "transformer")

@@ -62,11 +62,11 @@ class Settings(BaseSettings):
         1, ge=1, description="Model calls run at once; 1 lets each use all inference threads."
     )
     micro_batch_size: int = Field(
-        1, ge=1, description="Concurrent /predict requests joined into one model call (1: off)."
+        8, ge=1, description="Concurrent /predict requests joined into one model call (1: off)."
     )
     explain_top_k: int = Field(5, ge=1, description="Terms in a TF-IDF explanation.")
     micro_batch_wait_ms: float = Field(
-        2.0, ge=0, description="How long the first request of a micro-batch waits for others."
+        0.0, ge=0, description="How long the first request of a micro-batch waits for others."
     )
 
     @property

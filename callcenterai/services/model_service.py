@@ -102,9 +102,10 @@ def predictions_from(
 class MicroBatcher:
     """Joins concurrent single-ticket requests into one model call.
 
-    A transformer scores a batch of 8 tickets in much less than 8 times one ticket's time; under
-    concurrent load this raises throughput. The first request waits at most ``wait_ms`` for
-    others; with ``max_size`` 1 it is a plain pass-through.
+    A batch of 8 tickets costs much less than 8 single calls (one HTTP-to-model hop, vectorised
+    inference); under concurrent load this raises throughput (see reports/benchmark.md). Requests
+    that queued while the model was busy form the next batch; the first request may also wait up
+    to ``wait_ms`` for others (0 by default: no added latency). ``max_size`` 1 turns it off.
     """
 
     def __init__(self, run_model, max_size: int, wait_ms: float):
@@ -125,6 +126,10 @@ class MicroBatcher:
 
     async def _collect(self) -> list:
         batch = [await self.queue.get()]
+        # Whatever queued while the previous batch ran joins at once; no waiting is needed for
+        # batches to form under load.
+        while len(batch) < self.max_size and not self.queue.empty():
+            batch.append(self.queue.get_nowait())
         deadline = asyncio.get_running_loop().time() + self.wait
         while len(batch) < self.max_size:
             timeout = deadline - asyncio.get_running_loop().time()
