@@ -60,9 +60,9 @@ def test_both_services_over_http_scraped_by_prometheus(tfidf_dir, tiny_transform
         prometheus, url = start_prometheus(
             {"tfidf": tfidf_port, "transformer": transformer_port}, tmp_path
         )
-        up = wait_for_series(url, "up == 1")
-        assert {series["metric"]["job"] for series in up} >= {"tfidf"}
-        wait_for_series(url, 'up{job="transformer"} == 1')
+        for job in ("tfidf", "transformer"):  # each target scraped and up (order not fixed)
+            up = wait_for_series(url, f'up{{job="{job}"}} == 1')
+            assert up[0]["metric"]["instance"].startswith("127.0.0.1:")
         for service in ("tfidf", "transformer"):
             requests = wait_for_series(
                 url, f'callcenterai_requests_total{{service="{service}",endpoint="/predict"}}'
