@@ -6,8 +6,6 @@ the process, and logs name the error type, never the ticket text.
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -15,8 +13,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from callcenterai.config import Settings
 from callcenterai.services.metrics import MetricsMiddleware, ServiceMetrics, endpoint_of
-
-logger = logging.getLogger(__name__)
 
 
 def check_text(text: str, settings: Settings, field: str = "text") -> None:
