@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +68,45 @@ class Settings(BaseSettings):
     explain_top_k: int = Field(5, ge=1, description="Terms in a TF-IDF explanation.")
     micro_batch_wait_ms: float = Field(
         0.0, ge=0, description="How long the first request of a micro-batch waits for others."
+    )
+
+    # The agent: where the model services are, how long to wait, when to stop trying.
+    tfidf_url: str = Field("http://127.0.0.1:8001", description="TF-IDF service base URL.")
+    transformer_url: str = Field(
+        "http://127.0.0.1:8002", description="Transformer service base URL."
+    )
+    tfidf_timeout_s: float = Field(2.0, gt=0, description="Timeout of one TF-IDF call.")
+    transformer_timeout_s: float = Field(5.0, gt=0, description="Timeout of one transformer call.")
+    breaker_failures: int = Field(
+        3, ge=1, description="Consecutive failures that open a service's circuit breaker."
+    )
+    breaker_reset_s: float = Field(
+        15.0, gt=0, description="How long an open breaker skips the service before a new try."
+    )
+    api_key: SecretStr | None = Field(
+        None, description="When set, /classify requires it in the X-API-Key header."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description='Origins allowed by CORS, e.g. ["https://crm.example"].'
+    )
+    pii_person_names: bool = Field(
+        True, description="Also mask person names (en/fr) when the spaCy models are installed."
+    )
+    # Routing policy (callcenterai/agent/routing.py); defaults tuned on the validation split.
+    route_tfidf_languages: list[str] = Field(
+        default_factory=lambda: ["en"], description="Languages TF-IDF may answer."
+    )
+    route_min_language_confidence: float = Field(
+        0.5, ge=0, le=1, description="Below this, a non-English detection is not trusted."
+    )
+    route_tfidf_min_confidence: float = Field(
+        0.75, ge=0, le=1, description="Below this TF-IDF confidence the transformer is consulted."
+    )
+    route_complexity_threshold: float = Field(
+        1.01, ge=0, description="Complexity at which the transformer is consulted (>1: never)."
+    )
+    route_answer: Literal["most_confident", "transformer"] = Field(
+        "most_confident", description="Whose answer wins when both models answered."
     )
 
     @property

