@@ -223,32 +223,59 @@ def quickstart(
 
 @app.command()
 def serve(
-    kind: Annotated[str, typer.Argument(help="tfidf or transformer")],
+    kind: Annotated[str, typer.Argument(help="tfidf, transformer or agent")],
     model: Annotated[
         Optional[str],
         typer.Option(help="Model folder or models:/ URI (env CALLCENTERAI_MODEL_URI)."),
     ] = None,
     host: Annotated[Optional[str], typer.Option(help="Address (env CALLCENTERAI_HOST).")] = None,
     port: Annotated[Optional[int], typer.Option(help="Port (env CALLCENTERAI_PORT).")] = None,
+    tfidf_url: Annotated[
+        Optional[str], typer.Option(help="Agent: TF-IDF service (env CALLCENTERAI_TFIDF_URL).")
+    ] = None,
+    transformer_url: Annotated[
+        Optional[str],
+        typer.Option(help="Agent: transformer service (env CALLCENTERAI_TRANSFORMER_URL)."),
+    ] = None,
 ) -> None:
-    """Serve a model over HTTP: /predict, /predict/batch, /health, /ready, /metrics, /docs."""
+    """Serve a model (/predict, /predict/batch) or the agent (/classify, chat page at /).
+
+    Every service also has /health, /ready, /metrics and /docs.
+    """
     import uvicorn
 
     from callcenterai.config import get_settings
-    from callcenterai.services.model_service import create_model_app, default_loader
 
-    if kind not in ("tfidf", "transformer"):
-        raise typer.BadParameter("kind must be tfidf or transformer")
-    overrides = {"model_uri": model, "host": host, "port": port}
+    if kind not in ("tfidf", "transformer", "agent"):
+        raise typer.BadParameter("kind must be tfidf, transformer or agent")
+    overrides = {
+        "model_uri": model,
+        "host": host,
+        "port": port,
+        "tfidf_url": tfidf_url,
+        "transformer_url": transformer_url,
+    }
     settings = get_settings().model_copy(
         update={k: v for k, v in overrides.items() if v is not None}
     )
-    uri = settings.default_model_uri(kind)
-    loaded = default_loader(kind, uri, settings)()  # fail fast, with one line, before listening
-    app = create_model_app(kind, settings, loader=lambda: loaded, model_uri=uri)
-    typer.echo(
-        f"serving {kind} model {loaded.name} v{loaded.version} on {settings.host}:{settings.port}"
-    )
+    if kind == "agent":
+        from callcenterai.services.agent_service import create_agent_app
+
+        app = create_agent_app(settings)
+        typer.echo(
+            f"serving the agent on {settings.host}:{settings.port} (TF-IDF {settings.tfidf_url}, "
+            f"transformer {settings.transformer_url}); chat page at /"
+        )
+    else:
+        from callcenterai.services.model_service import create_model_app, default_loader
+
+        uri = settings.default_model_uri(kind)
+        loaded = default_loader(kind, uri, settings)()  # fail fast, with one line
+        app = create_model_app(kind, settings, loader=lambda: loaded, model_uri=uri)
+        typer.echo(
+            f"serving {kind} model {loaded.name} v{loaded.version} on "
+            f"{settings.host}:{settings.port}"
+        )
     uvicorn.run(
         app,
         host=settings.host,

@@ -16,6 +16,8 @@ import yaml
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from callcenterai.agent.routing import RoutingPolicy
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TFIDF_MODEL_NAME = "callcenterai-tfidf"
 TRANSFORMER_MODEL_NAME = "callcenterai-transformer"
@@ -97,13 +99,21 @@ class Settings(BaseSettings):
         default_factory=lambda: ["en"], description="Languages TF-IDF may answer."
     )
     route_min_language_confidence: float = Field(
-        0.5, ge=0, le=1, description="Below this, a non-English detection is not trusted."
+        RoutingPolicy.min_language_confidence,
+        ge=0,
+        le=1,
+        description="Below this, a non-English detection is not trusted.",
     )
     route_tfidf_min_confidence: float = Field(
-        0.75, ge=0, le=1, description="Below this TF-IDF confidence the transformer is consulted."
+        RoutingPolicy.tfidf_min_confidence,
+        ge=0,
+        le=1,
+        description="Below this TF-IDF confidence the transformer is consulted.",
     )
     route_complexity_threshold: float = Field(
-        1.01, ge=0, description="Complexity at which the transformer is consulted (>1: never)."
+        RoutingPolicy.complexity_threshold,
+        ge=0,
+        description="Complexity at which the transformer is consulted (>1: never).",
     )
     route_answer: Literal["most_confident", "transformer"] = Field(
         "most_confident", description="Whose answer wins when both models answered."

@@ -246,7 +246,10 @@ def _build_person_engine():
         "models": [{"lang_code": lang, "model_name": PERSON_MODELS[lang]} for lang in languages],
         "ner_model_configuration": {
             "model_to_presidio_entity_mapping": {"PER": "PERSON", "PERSON": "PERSON"},
-            "labels_to_ignore": [],
+            # Everything but people: spaCy's other labels would only be logged and dropped.
+            "labels_to_ignore": ["ORG", "GPE", "LOC", "MISC", "DATE", "TIME", "NORP", "FAC",
+                                 "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE", "PERCENT",
+                                 "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"],
         },
     }
     nlp_engine = NlpEngineProvider(nlp_configuration=configuration).create_engine()

@@ -35,8 +35,10 @@ _SENTENCE_END_RE = re.compile(r"[.!?؟。]+(?:\s|$)|\n+")
 class RoutingPolicy:
     tfidf_languages: tuple[str, ...] = ("en",)
     min_language_confidence: float = 0.5
+    # Defaults chosen by `python -m benchmarks.routing` on the validation split (budget: at most
+    # 30 % of English tickets consult the transformer); see reports/benchmark.md.
     tfidf_min_confidence: float = 0.75
-    complexity_threshold: float = 1.01  # above the score's range: the rule never fires
+    complexity_threshold: float = 0.8  # above 1.0 the rule never fires
     answer: Literal["most_confident", "transformer"] = "most_confident"
 
     @classmethod

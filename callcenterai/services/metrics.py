@@ -109,6 +109,65 @@ class ServiceMetrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
+AGENT_LANGUAGES = ("en", "fr", "ar", "und")
+
+
+class AgentMetrics(ServiceMetrics):
+    """The agent's own metrics on top of the common ones: routing, fallbacks, PII, languages and
+    downstream calls. Languages outside :data:`AGENT_LANGUAGES` count as ``other``."""
+
+    def __init__(self, service: str = "agent"):
+        super().__init__(service)
+        self.routes = Counter(
+            "callcenterai_routing_decisions",
+            "Tickets answered, by the model that answered and the routing reason.",
+            ["model", "reason"],
+            registry=self.registry,
+        )
+        self.fallbacks = Counter(
+            "callcenterai_fallbacks",
+            "Answers given by the other model because a downstream call failed.",
+            ["failed", "answered", "reason"],
+            registry=self.registry,
+        )
+        self.pii = Counter(
+            "callcenterai_pii_entities",
+            "PII entities scrubbed, by type (never their values).",
+            ["type"],
+            registry=self.registry,
+        )
+        self.languages = Counter(
+            "callcenterai_ticket_languages",
+            "Tickets by detected language.",
+            ["language"],
+            registry=self.registry,
+        )
+        self.downstream_latency = Histogram(
+            "callcenterai_downstream_duration_seconds",
+            "Latency of calls to the model services.",
+            ["downstream"],
+            buckets=LATENCY_BUCKETS["transformer"],
+            registry=self.registry,
+        )
+        self.downstream_errors = Counter(
+            "callcenterai_downstream_errors",
+            "Failed calls to the model services, by reason.",
+            ["downstream", "reason"],
+            registry=self.registry,
+        )
+        self.breaker_open = Gauge(
+            "callcenterai_circuit_open",
+            "1 while the circuit breaker of a model service is open.",
+            ["downstream"],
+            registry=self.registry,
+        )
+
+    def observe_ticket(self, language: str, pii_counts: dict[str, int]) -> None:
+        self.languages.labels(language if language in AGENT_LANGUAGES else "other").inc()
+        for entity, count in pii_counts.items():
+            self.pii.labels(entity).inc(count)
+
+
 class MetricsMiddleware:
     """ASGI middleware: counts requests, times them and tracks in-flight ones.
 

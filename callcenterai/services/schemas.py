@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 EXAMPLE_TICKET = "Hello, my laptop screen stays black since this morning. Can you replace it?"
@@ -72,3 +74,125 @@ class Health(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: str
+
+
+# The agent -------------------------------------------------------------------------------------
+
+EXAMPLE_AGENT_TICKET = (
+    "Hi, I'm locked out of my account since this morning. Call me at +33 6 12 34 56 78 or "
+    "write to jean.dupont@example.fr"
+)
+
+
+class ClassifyRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"text": EXAMPLE_AGENT_TICKET, "channel": "email"},
+                {"text": "Mon écran reste noir depuis ce matin", "force_model": "transformer"},
+            ]
+        },
+    )
+    text: str = Field(description="Raw ticket text; PII is scrubbed before anything else.")
+    channel: Literal["email", "chat", "phone"] | None = Field(
+        None, description="Where the ticket came from (recorded, not used for routing)."
+    )
+    force_model: Literal["tfidf", "transformer"] | None = Field(
+        None, description="Bypass the routing policy and ask this model."
+    )
+
+
+class LanguageInfo(BaseModel):
+    code: str = Field(description="ISO 639-1 code, 'und' when undetermined.")
+    confidence: float
+
+
+class RuleFired(BaseModel):
+    name: str
+    value: float | str
+    threshold: float | str
+    fired: bool
+
+
+class Explanation(BaseModel):
+    reason: str = Field(description="One sentence: why this model answered.")
+    forced: bool
+    fallback: bool = Field(description="True when a failed service was replaced by the other.")
+    fallback_reason: str | None = None
+    rules: list[RuleFired] = Field(description="Rules evaluated, their values and thresholds.")
+    models_called: list[str]
+    chars: int
+    words: int
+    sentences: int
+    complexity: float
+    tfidf_confidence: float | None = None
+    transformer_confidence: float | None = None
+    tfidf_label: str | None = None
+    transformer_label: str | None = None
+    top_terms: list[Term] | None = Field(None, description="TF-IDF's terms, when it answered.")
+
+
+class ClassifyResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "label": "Access",
+                    "confidence": 0.93,
+                    "model_used": "tfidf",
+                    "model": {"name": "callcenterai-tfidf", "version": "3"},
+                    "language": {"code": "en", "confidence": 0.97},
+                    "pii": {"PHONE": 1, "EMAIL": 1},
+                    "scrubbed_text": "Hi, I'm locked out of my account since this morning. "
+                    "Call me at [PHONE] or write to [EMAIL]",
+                    "channel": "email",
+                    "explanation": {
+                        "reason": "TF-IDF answered: English ticket and TF-IDF was confident "
+                        "(0.93 >= 0.75).",
+                        "forced": False,
+                        "fallback": False,
+                        "rules": [
+                            {
+                                "name": "tfidf_confidence",
+                                "value": 0.93,
+                                "threshold": 0.75,
+                                "fired": False,
+                            }
+                        ],
+                        "models_called": ["tfidf"],
+                        "chars": 101,
+                        "words": 18,
+                        "sentences": 2,
+                        "complexity": 0.464,
+                        "tfidf_confidence": 0.93,
+                        "top_terms": [{"term": "locked", "weight": 0.31}],
+                    },
+                }
+            ]
+        }
+    )
+    label: str
+    confidence: float
+    model_used: str = Field(description="tfidf or transformer")
+    model: ModelRef
+    language: LanguageInfo
+    pii: dict[str, int] = Field(description="Entities scrubbed, by type; never the values.")
+    scrubbed_text: str
+    channel: str | None = None
+    explanation: Explanation
+
+
+class DownstreamHealth(BaseModel):
+    url: str
+    status: str = Field(description="ok, loading, failed or down")
+    ready: bool
+    breaker: str = Field(description="closed, open or half_open")
+    model: ModelRef | None = None
+
+
+class AgentHealth(BaseModel):
+    status: str = Field(description="ok (both ready), degraded (one) or down (none)")
+    downstream: dict[str, DownstreamHealth]
+    pii_person_names: bool
+    routing: dict[str, float | str | list[str]]

@@ -72,3 +72,24 @@ def tiny_transformer_dir(tiny_distilbert, tmp_path_factory):
     onnx = quantize_int8(export_onnx(result.output_dir, root / "fp32.onnx"), root / "int8.onnx")
     serving = write_serving_dir(result.output_dir, onnx, root / "build" / "serving")
     return save_transformer(serving, root / "model", {})
+
+
+@pytest.fixture(scope="session")
+def model_services(tfidf_dir, tiny_transformer_dir, tmp_path_factory):
+    """Both model services as real processes on loopback, shared by the agent tests."""
+    from tests.conftest import free_port, start_service
+
+    logs = tmp_path_factory.mktemp("model-services")
+    ports = {"tfidf": free_port(), "transformer": free_port()}
+    servers = []
+    try:
+        servers.append(start_service("tfidf", ports["tfidf"], logs, "--model", str(tfidf_dir)))
+        servers.append(
+            start_service(
+                "transformer", ports["transformer"], logs, "--model", str(tiny_transformer_dir)
+            )
+        )
+        yield {kind: f"http://127.0.0.1:{port}" for kind, port in ports.items()}
+    finally:
+        for server in servers:
+            server.stop()

@@ -1,0 +1,100 @@
+"""The agent's client for one model service: timeouts, a circuit breaker and metrics.
+
+A call that times out, cannot connect or gets a 5xx answer raises :class:`DownstreamError` with
+a short reason (``timeout``, ``unavailable``, ``not_ready``, ``http_500``, ...). After
+``breaker_failures`` consecutive failures the breaker (the ``circuitbreaker`` library) opens and
+the service is skipped at once (reason ``circuit_open``) for ``breaker_reset_s``; then one call
+is let through to test it again.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from circuitbreaker import CircuitBreaker, CircuitBreakerError
+
+from callcenterai.services.metrics import AgentMetrics
+
+
+class DownstreamError(Exception):
+    def __init__(self, service: str, reason: str):
+        super().__init__(f"{service} service {reason.replace('_', ' ')}")
+        self.service, self.reason = service, reason
+
+
+class ModelClient:
+    def __init__(
+        self,
+        kind: str,
+        url: str,
+        timeout_s: float,
+        breaker_failures: int,
+        breaker_reset_s: float,
+        metrics: AgentMetrics,
+    ):
+        self.kind, self.url, self.metrics = kind, url.rstrip("/"), metrics
+        self.client = httpx.AsyncClient(base_url=self.url, timeout=timeout_s)
+        self.breaker = CircuitBreaker(
+            failure_threshold=breaker_failures,
+            recovery_timeout=breaker_reset_s,
+            expected_exception=DownstreamError,
+            name=kind,
+        )
+        self._guarded_predict = self.breaker(self._predict)  # the decorator checks the state
+
+    @property
+    def breaker_state(self) -> str:
+        return self.breaker.state
+
+    async def predict(self, text: str, explain: bool = False) -> dict:
+        """The service's ``/predict`` answer; raises :class:`DownstreamError`."""
+        try:
+            return await self._guarded_predict(text, explain)
+        except CircuitBreakerError:
+            self.metrics.downstream_errors.labels(self.kind, "circuit_open").inc()
+            raise DownstreamError(self.kind, "circuit_open") from None
+        finally:
+            self.metrics.breaker_open.labels(self.kind).set(1 if self.breaker.opened else 0)
+
+    async def _predict(self, text: str, explain: bool) -> dict:
+        started = time.perf_counter()
+        try:
+            response = await self.client.post("/predict", json={"text": text, "explain": explain})
+        except httpx.TimeoutException:
+            raise self._failed("timeout") from None
+        except httpx.TransportError:
+            raise self._failed("unavailable") from None
+        finally:
+            self.metrics.downstream_latency.labels(self.kind).observe(
+                time.perf_counter() - started
+            )
+        if response.status_code == 503:
+            raise self._failed("not_ready")
+        if response.status_code != 200:
+            raise self._failed(f"http_{response.status_code}")
+        try:
+            body = response.json()
+            float(body["confidence"]), str(body["label"])
+        except (ValueError, KeyError, TypeError):
+            raise self._failed("bad_response") from None
+        return body
+
+    def _failed(self, reason: str) -> DownstreamError:
+        self.metrics.downstream_errors.labels(self.kind, reason).inc()
+        return DownstreamError(self.kind, reason)
+
+    async def health(self) -> dict:
+        """The service's readiness as the agent sees it (short timeout, breaker state)."""
+        state = {"url": self.url, "breaker": self.breaker_state}
+        try:
+            response = await self.client.get("/ready", timeout=1.0)
+            body = response.json()
+            state.update(status=body.get("status", "unknown"), model=body.get("model"))
+            state["ready"] = response.status_code == 200
+        except (httpx.HTTPError, ValueError):
+            state.update(status="down", ready=False, model=None)
+        return state
+
+    async def close(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,103 @@
+"""The routing policy as a pure function: each rule, its threshold and the answer rule."""
+
+import pytest
+
+from callcenterai.agent.routing import (
+    TFIDF,
+    TRANSFORMER,
+    RoutingPolicy,
+    complexity_score,
+    count_sentences,
+    needs_transformer,
+    pick_answer,
+    plan_route,
+    route_offline,
+    ticket_signals,
+)
+from callcenterai.config import Settings
+
+POLICY = RoutingPolicy(tfidf_min_confidence=0.75, complexity_threshold=0.8)
+
+
+def signals(text="my laptop screen is black", language="en", confidence=0.95):
+    return ticket_signals(text, language, confidence)
+
+
+def test_signals_count_words_sentences_and_complexity():
+    one = signals("My laptop is broken.")
+    many = signals(" ".join(["The VPN drops every hour. I restarted it."] * 20))
+    assert (one.words, one.sentences, one.chars) == (4, 1, 20)
+    assert many.sentences == 40 and many.words == 160
+    assert 0 < one.complexity < many.complexity <= 1.0
+    assert complexity_score(150, 6) == 1.0
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [("one", 1), ("One. Two! Three?", 3), ("سطر أول؟ سطر ثان", 2), ("a\n\nb\nc", 3), ("v1.2.3 ok", 1)],
+)
+def test_count_sentences(text, expected):
+    assert count_sentences(text) == expected
+
+
+def test_confident_english_ticket_stays_with_tfidf():
+    plan = plan_route(signals(), POLICY)
+    assert plan.first == TFIDF and not plan.consult_transformer and not plan.forced
+    assert not needs_transformer(plan, 0.9, POLICY)
+    assert [rule.name for rule in plan.rules] == ["language", "complexity", "tfidf_confidence"]
+    assert not any(rule.fired for rule in plan.rules)
+
+
+def test_low_tfidf_confidence_consults_the_transformer():
+    plan = plan_route(signals(), POLICY)
+    assert needs_transformer(plan, 0.5, POLICY)
+    rule = plan.rules[-1]
+    assert (rule.name, rule.value, rule.threshold, rule.fired) == (
+        "tfidf_confidence",
+        0.5,
+        0.75,
+        True,
+    )
+
+
+def test_confident_foreign_language_goes_to_the_transformer_only():
+    plan = plan_route(signals("mon écran est noir", "fr", 0.97), POLICY)
+    assert plan.first == TRANSFORMER and plan.rules[0].fired
+    # An unsure detection is not trusted: TF-IDF answers first.
+    assert plan_route(signals("ok", "fr", 0.3), POLICY).first == TFIDF
+
+
+def test_complex_ticket_consults_the_transformer_even_when_tfidf_is_confident():
+    text = " ".join(["The shared drive is full and nobody can save files anymore."] * 12)
+    plan = plan_route(signals(text), POLICY)
+    assert plan.consult_transformer and plan.rules[1].fired
+    assert needs_transformer(plan, 0.99, POLICY)
+
+
+def test_force_model_bypasses_every_rule():
+    plan = plan_route(signals("mon écran", "fr", 0.99), POLICY, force_model=TFIDF)
+    assert plan.forced and plan.first == TFIDF and plan.rules == []
+    with pytest.raises(ValueError, match="force_model"):
+        plan_route(signals(), POLICY, force_model="bert")
+
+
+def test_answer_rule():
+    assert pick_answer(0.6, 0.7, POLICY) == TRANSFORMER
+    assert pick_answer(0.7, 0.6, POLICY) == TFIDF
+    always = RoutingPolicy(answer="transformer")
+    assert pick_answer(0.9, 0.1, always) == TRANSFORMER
+
+
+def test_offline_replay_matches_the_rules():
+    assert route_offline(signals(), 0.9, 0.99, POLICY) == (TFIDF, False)
+    assert route_offline(signals(), 0.5, 0.7, POLICY) == (TRANSFORMER, True)
+    assert route_offline(signals(), 0.5, 0.4, POLICY) == (TFIDF, True)
+    assert route_offline(signals("écran noir", "fr", 0.9), 0.9, 0.2, POLICY) == (TRANSFORMER, True)
+
+
+def test_thresholds_come_from_settings(monkeypatch):
+    monkeypatch.setenv("CALLCENTERAI_ROUTE_TFIDF_MIN_CONFIDENCE", "0.6")
+    monkeypatch.setenv("CALLCENTERAI_ROUTE_TFIDF_LANGUAGES", '["en", "fr"]')
+    policy = RoutingPolicy.from_settings(Settings())
+    assert policy.tfidf_min_confidence == 0.6 and policy.tfidf_languages == ("en", "fr")
+    assert plan_route(signals("mon écran", "fr", 0.99), policy).first == TFIDF

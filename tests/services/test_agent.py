@@ -1,0 +1,242 @@
+"""The agent over real model services (uvicorn processes on loopback): contract, routing,
+input limits, authentication, CORS, logs without PII, metrics, and what happens when a model
+service dies mid-run or is too slow."""
+
+import logging
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from callcenterai.config import Settings
+from callcenterai.sample import LABELS
+from callcenterai.services.agent_service import create_agent_app
+from tests.conftest import free_port, start_service
+
+pytestmark = pytest.mark.slow
+
+EMAIL, PHONE, NAME = "jean.dupont@example.fr", "+33 6 12 34 56 78", "John Smith"
+PII_TICKET = f"Hello, I am {NAME}. My laptop screen is broken, call {PHONE} or write {EMAIL}"
+FRENCH = "Bonjour, mon écran d'ordinateur portable reste noir depuis ce matin, merci de m'aider"
+
+
+def agent_client(urls: dict, **overrides) -> TestClient:
+    settings = Settings(
+        tfidf_url=urls["tfidf"],
+        transformer_url=urls["transformer"],
+        max_text_chars=2000,
+        **overrides,
+    )
+    return TestClient(create_agent_app(settings))
+
+
+@pytest.fixture
+def agent(model_services):
+    with agent_client(model_services) as client:
+        yield client
+
+
+def classify(client, text, **extra):
+    return client.post("/classify", json={"text": text, **extra})
+
+
+def test_classify_scrubs_pii_and_explains_the_route(agent):
+    response = classify(agent, PII_TICKET, channel="email")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["label"] in LABELS and 0 < body["confidence"] <= 1
+    assert body["model_used"] in ("tfidf", "transformer") and body["channel"] == "email"
+    assert body["pii"] == {"EMAIL": 1, "PHONE": 1, "PERSON": 1}
+    for value in (EMAIL, PHONE, NAME):
+        assert value not in body["scrubbed_text"] and value not in response.text
+    assert "[EMAIL]" in body["scrubbed_text"] and "[PERSON]" in body["scrubbed_text"]
+    assert body["language"]["code"] == "en" and body["language"]["confidence"] > 0.5
+    explanation = body["explanation"]
+    assert explanation["reason"].endswith(".") and not explanation["forced"]
+    assert explanation["words"] == len(body["scrubbed_text"].split())
+    assert explanation["tfidf_confidence"] is not None and "tfidf" in explanation["models_called"]
+    rules = {rule["name"]: rule for rule in explanation["rules"]}
+    assert rules["tfidf_confidence"]["threshold"] == 0.75
+    assert rules["tfidf_confidence"]["value"] == round(explanation["tfidf_confidence"], 4)
+    assert rules["tfidf_confidence"]["fired"] == (explanation["tfidf_confidence"] < 0.75)
+    if body["model_used"] == "tfidf":
+        assert explanation["top_terms"]
+
+
+def test_confident_tfidf_answers_alone_and_unsure_tfidf_consults_the_transformer(model_services):
+    with agent_client(model_services, route_tfidf_min_confidence=0.0) as client:
+        body = classify(client, "My laptop screen is broken").json()
+        assert body["model_used"] == "tfidf" and body["explanation"]["models_called"] == ["tfidf"]
+        assert "confident" in body["explanation"]["reason"]
+    with agent_client(model_services, route_tfidf_min_confidence=1.0) as client:
+        body = classify(client, "My laptop screen is broken").json()
+        explanation = body["explanation"]
+        assert explanation["models_called"] == ["tfidf", "transformer"]
+        confidences = {
+            "tfidf": explanation["tfidf_confidence"],
+            "transformer": explanation["transformer_confidence"],
+        }
+        assert body["model_used"] == max(confidences, key=confidences.get)
+        assert "unsure" in explanation["reason"] and "consulted" in explanation["reason"]
+
+
+def test_french_ticket_goes_to_the_transformer(agent):
+    body = classify(agent, FRENCH).json()
+    assert body["language"]["code"] == "fr" and body["model_used"] == "transformer"
+    assert body["explanation"]["rules"][0] == {
+        "name": "language",
+        "value": f"fr ({body['language']['confidence']:.2f})",
+        "threshold": "not in en with confidence >= 0.5",
+        "fired": True,
+    }
+    assert "fr" in body["explanation"]["reason"]
+
+
+def test_force_model_bypasses_the_policy(agent):
+    body = classify(agent, FRENCH, force_model="tfidf").json()
+    assert body["model_used"] == "tfidf" and body["explanation"]["forced"]
+    assert body["explanation"]["rules"] == [] and "forced" in body["explanation"]["reason"]
+
+
+@pytest.mark.parametrize(
+    "payload,status,message",
+    [
+        ({"text": "   "}, 422, "empty"),
+        ({"text": "x" * 2001}, 413, "limit is 2000"),
+        ({"text": 42}, 422, "text"),
+        ({}, 422, "text"),
+        ({"text": "ok", "force_model": "bert"}, 422, "force_model"),
+        ({"text": "ok", "channel": "fax"}, 422, "channel"),
+        ({"text": "ok", "extra": 1}, 422, "extra"),
+    ],
+)
+def test_bad_input_gets_a_clear_status(agent, payload, status, message):
+    response = agent.post("/classify", json=payload)
+    assert response.status_code == status and message in response.json()["detail"]
+
+
+def test_non_json_body_is_a_400(agent):
+    response = agent.post(
+        "/classify", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400 and "JSON" in response.json()["detail"]
+
+
+def test_api_key_when_configured(model_services):
+    with agent_client(model_services, api_key="s3cret-key") as client:
+        assert classify(client, "my laptop is broken").status_code == 401
+        wrong = client.post("/classify", json={"text": "hi"}, headers={"X-API-Key": "nope"})
+        assert wrong.status_code == 401 and "X-API-Key" in wrong.json()["detail"]
+        right = client.post(
+            "/classify", json={"text": "my laptop is broken"}, headers={"X-API-Key": "s3cret-key"}
+        )
+        assert right.status_code == 200
+        assert client.get("/health").status_code == 200  # probes need no key
+        assert 'data-auth="true"' in client.get("/").text
+
+
+def test_cors_allows_only_configured_origins(model_services):
+    with agent_client(model_services, cors_origins=["https://crm.example"]) as client:
+        headers = {"Origin": "https://crm.example", "Access-Control-Request-Method": "POST"}
+        allowed = client.options("/classify", headers=headers)
+        assert allowed.headers.get("access-control-allow-origin") == "https://crm.example"
+        denied = client.options(
+            "/classify", headers={**headers, "Origin": "https://evil.example"}
+        )
+        assert "access-control-allow-origin" not in denied.headers
+
+
+def test_logs_and_metrics_never_contain_ticket_text_or_pii(agent, caplog):
+    caplog.set_level(logging.DEBUG)
+    secret_words = "zanzibar quokka"
+    assert classify(agent, f"{PII_TICKET} {secret_words}").status_code == 200
+    assert classify(agent, f"{FRENCH} {EMAIL}").status_code == 200
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "classified: model=" in logged  # the agent did log the requests
+    for value in (EMAIL, PHONE, NAME, "quokka", "6 12 34", "écran"):
+        assert value not in logged
+    metrics = agent.get("/metrics").text
+    for value in (EMAIL, PHONE, NAME, "quokka"):
+        assert value not in metrics
+    assert re.search(r'callcenterai_pii_entities_total\{type="EMAIL"\} [2-9]', metrics)
+    assert 'callcenterai_ticket_languages_total{language="fr"}' in metrics
+    assert 'callcenterai_routing_decisions_total{model="transformer",reason="non_english"}' in (
+        metrics
+    )
+    assert 'callcenterai_downstream_duration_seconds_count{downstream="tfidf"}' in metrics
+    assert 'callcenterai_requests_total{endpoint="/classify",method="POST",service="agent"' in (
+        metrics
+    )
+
+
+def test_health_reports_both_services_and_the_policy(agent):
+    body = agent.get("/health").json()
+    assert body["status"] == "ok"
+    assert body["downstream"]["tfidf"]["ready"] and body["downstream"]["transformer"]["ready"]
+    assert body["downstream"]["tfidf"]["model"]["name"] == "callcenterai-tfidf"
+    assert body["routing"]["tfidf_min_confidence"] == 0.75
+    assert agent.get("/ready").status_code == 200
+
+
+def test_chat_page_is_self_contained(agent):
+    page = agent.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert '<form id="ticket-form"' in page.text and 'fetch("classify"' in page.text
+    # No CDN: nothing is loaded from another host.
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page.text)
+    assert "innerHTML" not in page.text
+
+
+def test_too_slow_transformer_times_out_and_tfidf_answers(model_services):
+    with agent_client(model_services, transformer_timeout_s=0.001) as client:
+        body = classify(client, FRENCH).json()
+        assert body["model_used"] == "tfidf"
+        assert body["explanation"]["fallback"]
+        assert "transformer service did not answer (timeout)" in body["explanation"]["reason"]
+        metrics = client.get("/metrics").text
+        assert re.search(
+            r'callcenterai_fallbacks_total\{answered="tfidf",failed="transformer",'
+            r'reason="timeout"\} 1\.0',
+            metrics,
+        )
+
+
+def test_downstream_processes_killed_mid_run(tfidf_dir, tiny_transformer_dir, tmp_path):
+    """Kill the transformer, then TF-IDF: fallback, circuit breaker, then 503 with a reason."""
+    ports = {"tfidf": free_port(), "transformer": free_port()}
+    tfidf = start_service("tfidf", ports["tfidf"], tmp_path, "--model", str(tfidf_dir))
+    transformer = start_service(
+        "transformer", ports["transformer"], tmp_path, "--model", str(tiny_transformer_dir)
+    )
+    urls = {kind: f"http://127.0.0.1:{port}" for kind, port in ports.items()}
+    try:
+        with agent_client(urls, breaker_failures=2, breaker_reset_s=60) as client:
+            assert classify(client, FRENCH).json()["model_used"] == "transformer"
+
+            transformer.stop()
+            reasons = []
+            for _ in range(3):
+                body = classify(client, FRENCH).json()
+                assert body["model_used"] == "tfidf" and body["explanation"]["fallback"]
+                reasons.append(body["explanation"]["fallback_reason"])
+            assert reasons[:2] == ["the transformer service did not answer (unavailable)"] * 2
+            assert reasons[2] == "the transformer service did not answer (circuit_open)"
+            health = client.get("/health").json()
+            assert health["status"] == "degraded"
+            assert health["downstream"]["transformer"]["breaker"] == "open"
+            assert health["downstream"]["transformer"]["status"] == "down"
+            forced = classify(client, FRENCH, force_model="transformer")
+            assert forced.status_code == 503 and "forced model" in forced.json()["detail"]
+            metrics = client.get("/metrics").text
+            assert 'callcenterai_circuit_open{downstream="transformer"} 1.0' in metrics
+            assert 'reason="circuit_open"' in metrics
+
+            tfidf.stop()
+            response = classify(client, "My laptop screen is broken")
+            assert response.status_code == 503
+            detail = response.json()["detail"]
+            assert "no model service answered" in detail and "tfidf (unavailable)" in detail
+            assert client.get("/ready").status_code == 503
+    finally:
+        tfidf.stop()
+        transformer.stop()
