@@ -332,11 +332,126 @@ def render_pii_names(result: dict, names: dict) -> list[str]:
     return lines
 
 
+def render_routing(result: dict) -> list[str]:
+    chosen, val, test = result["chosen"], result["validation"], result["test"]
+    lines = [
+        "## Routing policy (agent)",
+        "",
+        f"Measured {result['measured_at']} with `{result['command']}`. Thresholds tuned on the "
+        f"validation split ({result['rows']['val']:,} tickets) for a budget of at most "
+        f"{result['budget_english_share']:.0%} of English tickets consulting the transformer; "
+        "the test split was scored once, with the chosen thresholds. When both models answered, "
+        f"the rule `{result['answer_rule']}` picks the answer.",
+        "",
+        (
+            f"Chosen: `tfidf_min_confidence` {chosen['tfidf_min_confidence']}, "
+            f"`complexity_threshold` {chosen['complexity_threshold']} "
+            "(above 1.0 means the complexity rule never fires: on this data it did not raise "
+            "validation macro-F1 for its cost)."
+            if chosen["complexity_threshold"] > 1
+            else f"Chosen: `tfidf_min_confidence` {chosen['tfidf_min_confidence']}, "
+            f"`complexity_threshold` {chosen['complexity_threshold']}."
+        ),
+        "",
+        "| split | TF-IDF alone | transformer alone | agent | share to transformer " "(English) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, scores in (("validation", val), ("test", test)):
+        lines.append(
+            f"| {name} macro-F1 / accuracy | {scores['tfidf']['macro_f1']:.4f} / "
+            f"{scores['tfidf']['accuracy']:.4f} | {scores['transformer']['macro_f1']:.4f} / "
+            f"{scores['transformer']['accuracy']:.4f} | **{scores['agent']['macro_f1']:.4f}** / "
+            f"{scores['agent']['accuracy']:.4f} | {scores['transformer_share']:.1%} "
+            f"({scores['transformer_share_english']:.1%}) |"
+        )
+    for name, interval in test.get("bootstrap", {}).items():
+        lines.append(
+            f"\nTest split, paired bootstrap (1,000 resamples) of macro-F1 "
+            f"{name.replace('_', ' ')}: 95 % interval [{interval['low']:+.4f}, "
+            f"{interval['high']:+.4f}], positive in {interval['share_positive']:.0%} of "
+            "resamples."
+        )
+    lines += [
+        "",
+        "Validation curve (complexity rule off): macro-F1 against the share of tickets that "
+        "consult the transformer.",
+        "",
+        "| tfidf_min_confidence | share to transformer | macro-F1 |",
+        "|---|---|---|",
+    ]
+    for point in result["curve"]:
+        if point["complexity_threshold"] > 1:
+            lines.append(
+                f"| {point['tfidf_min_confidence']:.2f} | {point['transformer_share']:.1%} "
+                f"| {point['macro_f1']:.4f} |"
+            )
+    best_complex = max(
+        (p for p in result["curve"] if p["complexity_threshold"] <= 1),
+        key=lambda p: p["macro_f1"],
+    )
+    lines += [
+        "",
+        f"Best point with the complexity rule on: macro-F1 {best_complex['macro_f1']:.4f} at "
+        f"share {best_complex['transformer_share']:.1%} (confidence "
+        f"{best_complex['tfidf_min_confidence']}, complexity "
+        f"{best_complex['complexity_threshold']}).",
+        "",
+        "Multilingual evaluation set (accuracy; language detected on the scrubbed text):",
+        "",
+        "| language | tickets | language detected correctly | TF-IDF | transformer | agent |",
+        "|---|---|---|---|---|---|",
+    ]
+    for language, row in result["multilingual"].items():
+        lines.append(
+            f"| {language} | {row['tickets']} | {row['detected_correctly']:.3f} | "
+            f"{row['tfidf']:.3f} | {row['transformer']:.3f} | {row['agent']:.3f} |"
+        )
+    return lines + [""]
+
+
+def render_agent(result: dict) -> list[str]:
+    lines = [
+        "## Agent: overhead and end-to-end latency",
+        "",
+        f"Measured {result['measured_at']} on {result['machine']['cpus']} CPUs with "
+        f"`{result['command']}`. Overhead = scrubbing + language + signals + routing plan, in "
+        "process, no model call (target p50 <= "
+        f"{result['target_overhead_p50_ms']:g} ms). Person names are looked for only in text "
+        "with a capital letter, so the lower-case Kaggle tickets skip the name model.",
+        "",
+        "| ticket | words | names off p50 / p95 ms | names on p50 / p95 ms |",
+        "|---|---|---|---|",
+    ]
+    for name, row in result["overhead"].items():
+        off, on = row["names_off"], row["names_on"]
+        lines.append(
+            f"| {name.replace('_', ' ')} | {row['words']} | {off['p50_ms']:.2f} / "
+            f"{off['p95_ms']:.2f} | {on['p50_ms']:.2f} / {on['p95_ms']:.2f} |"
+        )
+    requests = result["requests"]
+    lines += [
+        "",
+        "End to end on loopback, the three services running (uvicorn, one process each), one "
+        f"client, sequential: {requests['english']} English test tickets, {requests['french']} "
+        f"French and {requests['arabic']} Arabic tickets, grouped by the models the agent "
+        "called. The TF-IDF service called directly with the same English tickets is the "
+        "baseline of the same run.",
+        "",
+        "| route | requests | p50 ms | p95 ms |",
+        "|---|---|---|---|",
+    ]
+    for route, row in result["end_to_end"].items():
+        lines.append(f"| {route} | {row['n']} | {row['p50_ms']:.1f} | {row['p95_ms']:.1f} |")
+    return lines + [""]
+
+
 RENDERERS = {
     "tfidf": render_tfidf,
     "transformer": render_transformer,
     "services": render_services,
     "pii": render_pii,
+    "routing": render_routing,
+    "agent": render_agent,
 }
 
 

@@ -25,18 +25,11 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score
 
 from benchmarks.report import REPORT_DIR, render_report
-from callcenterai.agent.language import detect_language
-from callcenterai.agent.pii import scrub_pii
-from callcenterai.agent.routing import (
-    TFIDF,
-    TRANSFORMER,
-    RoutingPolicy,
-    route_offline,
-    ticket_signals,
-)
-from callcenterai.config import PROJECT_ROOT
+from callcenterai.agent.routing import TFIDF, TRANSFORMER, RoutingPolicy, route_offline
+from callcenterai.config import PROJECT_ROOT, Settings
 from callcenterai.data import read_split
 from callcenterai.models.store import load_classifier
+from callcenterai.services.agent_service import Scrubbed
 
 CONFIDENCE_GRID = [round(x, 2) for x in np.arange(0.40, 1.001, 0.05)]
 COMPLEXITY_GRID = [0.5, 0.6, 0.7, 0.8, 0.9, 1.01]
@@ -50,11 +43,11 @@ def _predict(model, texts: list[str]) -> tuple[list[str], np.ndarray]:
 
 def score_frame(frame: pd.DataFrame, models: dict) -> pd.DataFrame:
     """Signals and both models' answers for every ticket, as the agent would see it."""
+    settings = Settings()
     rows = []
     for text in frame["text"].tolist():
-        scrubbed = scrub_pii(text).text
-        language = detect_language(scrubbed)
-        rows.append((scrubbed, ticket_signals(scrubbed, language.code, language.confidence)))
+        scrubbed = Scrubbed(text, settings)  # exactly what the agent does before routing
+        rows.append((scrubbed.text, scrubbed.signals))
     scored = frame.reset_index(drop=True).copy()
     scored["signals"] = [signals for _, signals in rows]
     texts = [scrubbed for scrubbed, _ in rows]
@@ -81,11 +74,37 @@ def _scores(truth, predicted) -> dict:
     }
 
 
-def side_by_side(scored: pd.DataFrame, policy: RoutingPolicy) -> dict:
+def paired_bootstrap(truth, agent, other, rounds: int = 1000, seed: int = 0) -> dict:
+    """95 % interval of macro-F1(agent) - macro-F1(other), resampling tickets with replacement."""
+    rng = np.random.default_rng(seed)
+    truth, agent, other = (np.asarray(x) for x in (truth, agent, other))
+    differences = []
+    for _ in range(rounds):
+        index = rng.integers(0, len(truth), len(truth))
+        differences.append(
+            f1_score(truth[index], agent[index], average="macro")
+            - f1_score(truth[index], other[index], average="macro")
+        )
+    low, high = np.percentile(differences, [2.5, 97.5])
+    return {
+        "low": round(float(low), 4),
+        "high": round(float(high), 4),
+        "share_positive": round(float(np.mean(np.asarray(differences) > 0)), 3),
+    }
+
+
+def side_by_side(scored: pd.DataFrame, policy: RoutingPolicy, bootstrap: bool = False) -> dict:
     truth = scored["label"].tolist()
     agent, consulted = replay(scored, policy)
     english = np.asarray([s.language == "en" for s in scored["signals"]])
+    intervals = {}
+    if bootstrap:
+        intervals = {
+            f"agent_minus_{kind}": paired_bootstrap(truth, agent, scored[f"{kind}_label"])
+            for kind in (TFIDF, TRANSFORMER)
+        }
     return {
+        "bootstrap": intervals,
         "tfidf": _scores(truth, scored["tfidf_label"].tolist()),
         "transformer": _scores(truth, scored["transformer_label"].tolist()),
         "agent": _scores(truth, agent),
@@ -173,7 +192,7 @@ def main() -> None:
         "chosen": chosen,
         "answer_rule": policy.answer,
         "validation": side_by_side(val, policy),
-        "test": side_by_side(test, policy),
+        "test": side_by_side(test, policy, bootstrap=True),
         "curve": points,
         "multilingual": per_language(multilingual, policy),
         "rows": {"val": len(val), "test": len(test), "multilingual": len(multilingual)},
@@ -183,76 +202,6 @@ def main() -> None:
     print(json.dumps({k: result[k] for k in ("chosen", "validation", "test")}, indent=2))
     print(json.dumps(result["multilingual"], indent=2))
     render_report()
-
-
-def render_routing(result: dict) -> list[str]:
-    chosen, val, test = result["chosen"], result["validation"], result["test"]
-    lines = [
-        "## Routing policy (agent)",
-        "",
-        f"Measured {result['measured_at']} with `{result['command']}`. Thresholds tuned on the "
-        f"validation split ({result['rows']['val']:,} tickets) for a budget of at most "
-        f"{result['budget_english_share']:.0%} of English tickets consulting the transformer; "
-        "the test split was scored once, with the chosen thresholds. When both models answered, "
-        f"the rule `{result['answer_rule']}` picks the answer.",
-        "",
-        (
-            f"Chosen: `tfidf_min_confidence` {chosen['tfidf_min_confidence']}, "
-            f"`complexity_threshold` {chosen['complexity_threshold']} "
-            "(above 1.0 means the complexity rule never fires: on this data it did not raise "
-            "validation macro-F1 for its cost)."
-            if chosen["complexity_threshold"] > 1
-            else f"Chosen: `tfidf_min_confidence` {chosen['tfidf_min_confidence']}, "
-            f"`complexity_threshold` {chosen['complexity_threshold']}."
-        ),
-        "",
-        "| split | TF-IDF alone | transformer alone | agent | share to transformer " "(English) |",
-        "|---|---|---|---|---|",
-    ]
-    for name, scores in (("validation", val), ("test", test)):
-        lines.append(
-            f"| {name} macro-F1 / accuracy | {scores['tfidf']['macro_f1']:.4f} / "
-            f"{scores['tfidf']['accuracy']:.4f} | {scores['transformer']['macro_f1']:.4f} / "
-            f"{scores['transformer']['accuracy']:.4f} | **{scores['agent']['macro_f1']:.4f}** / "
-            f"{scores['agent']['accuracy']:.4f} | {scores['transformer_share']:.1%} "
-            f"({scores['transformer_share_english']:.1%}) |"
-        )
-    lines += [
-        "",
-        "Validation curve (complexity rule off): macro-F1 against the share of tickets that "
-        "consult the transformer.",
-        "",
-        "| tfidf_min_confidence | share to transformer | macro-F1 |",
-        "|---|---|---|",
-    ]
-    for point in result["curve"]:
-        if point["complexity_threshold"] > 1:
-            lines.append(
-                f"| {point['tfidf_min_confidence']:.2f} | {point['transformer_share']:.1%} "
-                f"| {point['macro_f1']:.4f} |"
-            )
-    best_complex = max(
-        (p for p in result["curve"] if p["complexity_threshold"] <= 1),
-        key=lambda p: p["macro_f1"],
-    )
-    lines += [
-        "",
-        f"Best point with the complexity rule on: macro-F1 {best_complex['macro_f1']:.4f} at "
-        f"share {best_complex['transformer_share']:.1%} (confidence "
-        f"{best_complex['tfidf_min_confidence']}, complexity "
-        f"{best_complex['complexity_threshold']}).",
-        "",
-        "Multilingual evaluation set (accuracy; language detected on the scrubbed text):",
-        "",
-        "| language | tickets | language detected correctly | TF-IDF | transformer | agent |",
-        "|---|---|---|---|---|---|",
-    ]
-    for language, row in result["multilingual"].items():
-        lines.append(
-            f"| {language} | {row['tickets']} | {row['detected_correctly']:.3f} | "
-            f"{row['tfidf']:.3f} | {row['transformer']:.3f} | {row['agent']:.3f} |"
-        )
-    return lines + [""]
 
 
 if __name__ == "__main__":

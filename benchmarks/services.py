@@ -86,10 +86,11 @@ class Sampler(threading.Thread):
         }
 
 
-def start(kind: str, model: str, port: int, env: dict) -> subprocess.Popen:
+def start(kind: str, port: int, env: dict, *args: str) -> subprocess.Popen:
+    """``callcenterai serve <kind> --port <port> <args>``, returned once /ready answers 200."""
     process = subprocess.Popen(
         [sys.executable, "-m", "callcenterai", "--log-level", "WARNING", "serve", kind,
-         "--model", model, "--port", str(port)],
+         "--port", str(port), *args],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )  # fmt: skip
     deadline = time.monotonic() + 120
@@ -114,7 +115,7 @@ def tickets() -> dict[str, str]:
 
 def bench_service(kind: str, model: str, texts: dict, seconds: int, env: dict) -> dict:
     port = 18000 + (0 if kind == "tfidf" else 1)
-    process = start(kind, model, port, env)
+    process = start(kind, port, env, "--model", model)
     base = f"http://127.0.0.1:{port}"
     results: dict = {"model": model}
     try:
@@ -144,7 +145,7 @@ def bench_service(kind: str, model: str, texts: dict, seconds: int, env: dict) -
 def micro_batching(kind: str, text: str, seconds: int, env: dict) -> dict:
     """8 clients, then 1 client, on one service with micro-batching on (the default settings)."""
     port = 18010 + (0 if kind == "tfidf" else 1)
-    process = start(kind, f"models/{kind}", port, env)
+    process = start(kind, port, env, "--model", f"models/{kind}")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             url, body = f"http://127.0.0.1:{port}/predict", json.dumps({"text": text})

@@ -247,9 +247,26 @@ def _build_person_engine():
         "ner_model_configuration": {
             "model_to_presidio_entity_mapping": {"PER": "PERSON", "PERSON": "PERSON"},
             # Everything but people: spaCy's other labels would only be logged and dropped.
-            "labels_to_ignore": ["ORG", "GPE", "LOC", "MISC", "DATE", "TIME", "NORP", "FAC",
-                                 "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE", "PERCENT",
-                                 "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"],
+            "labels_to_ignore": [
+                "ORG",
+                "GPE",
+                "LOC",
+                "MISC",
+                "DATE",
+                "TIME",
+                "NORP",
+                "FAC",
+                "PRODUCT",
+                "EVENT",
+                "WORK_OF_ART",
+                "LAW",
+                "LANGUAGE",
+                "PERCENT",
+                "MONEY",
+                "QUANTITY",
+                "ORDINAL",
+                "CARDINAL",
+            ],
         },
     }
     nlp_engine = NlpEngineProvider(nlp_configuration=configuration).create_engine()
@@ -349,7 +366,8 @@ def find_pii(text: str, language: str | None = None, names: bool = True) -> list
     ``language`` is one of :data:`PERSON_MODELS` ("en", "fr").
     """
     candidates = [finding for detector in DETECTORS for finding in detector(text)]
-    if names and language in PERSON_MODELS:
+    # A kept name has a capitalised word (see _name_span): all-lower-case text skips the model.
+    if names and language in PERSON_MODELS and any(char.isupper() for char in text):
         candidates += _persons(text, language)
     candidates.sort(key=lambda f: (PRIORITY[f.entity], -(f.end - f.start), f.start))
     chosen: list[Finding] = []

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import time
 from contextlib import asynccontextmanager
 from importlib import resources
 
@@ -297,6 +296,8 @@ def chat_page(settings: Settings) -> str:
 
 def create_agent_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    # httpx logs every downstream call at INFO; the agent logs one line per ticket instead.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     metrics = AgentMetrics("agent")
     agent = Agent(settings, metrics)
 

@@ -66,9 +66,7 @@ class ModelClient:
         except httpx.TransportError:
             raise self._failed("unavailable") from None
         finally:
-            self.metrics.downstream_latency.labels(self.kind).observe(
-                time.perf_counter() - started
-            )
+            self.metrics.downstream_latency.labels(self.kind).observe(time.perf_counter() - started)
         if response.status_code == 503:
             raise self._failed("not_ready")
         if response.status_code != 200:

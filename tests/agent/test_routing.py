@@ -34,7 +34,13 @@ def test_signals_count_words_sentences_and_complexity():
 
 @pytest.mark.parametrize(
     "text,expected",
-    [("one", 1), ("One. Two! Three?", 3), ("سطر أول؟ سطر ثان", 2), ("a\n\nb\nc", 3), ("v1.2.3 ok", 1)],
+    [
+        ("one", 1),
+        ("One. Two! Three?", 3),
+        ("سطر أول؟ سطر ثان", 2),
+        ("a\n\nb\nc", 3),
+        ("v1.2.3 ok", 1),
+    ],
 )
 def test_count_sentences(text, expected):
     assert count_sentences(text) == expected

@@ -140,9 +140,7 @@ def test_cors_allows_only_configured_origins(model_services):
         headers = {"Origin": "https://crm.example", "Access-Control-Request-Method": "POST"}
         allowed = client.options("/classify", headers=headers)
         assert allowed.headers.get("access-control-allow-origin") == "https://crm.example"
-        denied = client.options(
-            "/classify", headers={**headers, "Origin": "https://evil.example"}
-        )
+        denied = client.options("/classify", headers={**headers, "Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in denied.headers
 
 
