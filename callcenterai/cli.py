@@ -222,6 +222,36 @@ def quickstart(
 
 
 @app.command()
+def bootstrap(
+    input: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Tickets CSV; default data/raw/tickets.csv when it exists, else the sample."
+        ),
+    ] = None,
+    workdir: Annotated[Path, typer.Option(help="Folder for splits and models.")] = Path(
+        "build/bootstrap"
+    ),
+    n: Annotated[int, typer.Option(min=100, help="Sample tickets, when no CSV is used.")] = 2000,
+    sample: Annotated[
+        bool, typer.Option("--sample", help="Use the built-in sample even if a CSV exists.")
+    ] = False,
+    params: ParamsOption = PROJECT_ROOT / "params.yaml",
+) -> None:
+    """Give both models a production version in the registry, training what is missing.
+
+    Trains, evaluates, registers and promotes the TF-IDF model and the transformer (a short run
+    on the built-in sample; params.yaml on a CSV). Does nothing when both are registered.
+    """
+    from callcenterai.pipeline import bootstrap as run_bootstrap
+
+    default = PROJECT_ROOT / "data" / "raw" / "tickets.csv"
+    if input is None and default.exists() and not sample:
+        input = default
+    _print(run_bootstrap(workdir, load_params(params), input_path=input, sample_size=n))
+
+
+@app.command()
 def serve(
     kind: Annotated[str, typer.Argument(help="tfidf, transformer or agent")],
     model: Annotated[
