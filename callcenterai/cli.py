@@ -245,10 +245,51 @@ def bootstrap(
     """
     from callcenterai.pipeline import bootstrap as run_bootstrap
 
-    default = PROJECT_ROOT / "data" / "raw" / "tickets.csv"
+    from callcenterai.config import get_settings
+
+    # CALLCENTERAI_HOME: the project folder, or /app in the trainer image (the CSV is mounted).
+    default = get_settings().home / "data" / "raw" / "tickets.csv"
     if input is None and default.exists() and not sample:
         input = default
     _print(run_bootstrap(workdir, load_params(params), input_path=input, sample_size=n))
+
+
+@app.command()
+def up(
+    folder: Annotated[
+        Path, typer.Option("--dir", help="Stack folder: MLflow store, models, logs.")
+    ] = Path("build/stack"),
+    input: Annotated[
+        Optional[Path], typer.Option(help="Train on this CSV instead of the built-in sample.")
+    ] = None,
+    mlflow_port: int = 5000,
+    agent_port: int = 8000,
+    tfidf_port: int = 8001,
+    transformer_port: int = 8002,
+    prometheus_port: int = 9090,
+) -> None:
+    """Run the whole system locally (no Docker): MLflow, both models, the agent, Prometheus.
+
+    Trains and registers both models on the built-in sample on first start (minutes); Ctrl-C
+    or `callcenterai down` stops everything.
+    """
+    from callcenterai.stack import Ports, run
+
+    ports = Ports(mlflow_port, agent_port, tfidf_port, transformer_port, prometheus_port)
+    run(folder.resolve(), ports, input.resolve() if input else None, echo=typer.echo)
+
+
+@app.command()
+def down(
+    folder: Annotated[Path, typer.Option("--dir", help="Stack folder given to `up`.")] = Path(
+        "build/stack"
+    ),
+) -> None:
+    """Stop a stack started by `callcenterai up` (from another shell)."""
+    from callcenterai.stack import stop_running
+
+    stopped = stop_running(folder.resolve())
+    typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "no stack is running")
 
 
 @app.command()

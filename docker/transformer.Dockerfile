@@ -1,0 +1,36 @@
+# syntax=docker/dockerfile:1
+# Transformer model service: serves the ONNX model models:/callcenterai-transformer@production
+# from MLFLOW_TRACKING_URI with ONNX Runtime. No PyTorch (extras: serving, serving-transformer).
+# Build from the repository root: docker build -f docker/transformer.Dockerfile .
+
+FROM python:3.11.14-slim-bookworm AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+# Dependencies first, from pyproject.toml alone (a stub package), so that a code change does not
+# reinstall them; then the project itself, non-editable. "/src[...]" is this folder with extras:
+# every dependency is pinned in pyproject.toml.
+COPY pyproject.toml ./
+RUN mkdir callcenterai && touch callcenterai/__init__.py README.md \
+    && pip install --no-cache-dir "/src[serving,serving-transformer]"
+COPY README.md ./
+COPY callcenterai ./callcenterai
+RUN pip install --no-cache-dir --no-deps --force-reinstall .
+
+FROM python:3.11.14-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH=/opt/venv/bin:$PATH \
+    CALLCENTERAI_HOME=/app \
+    CALLCENTERAI_CACHE_DIR=/app/.cache \
+    MLFLOW_DISABLE_TELEMETRY=true
+RUN useradd --no-log-init --create-home --uid 10001 --user-group --shell /usr/sbin/nologin app
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+USER 10001:10001
+EXPOSE 8002
+HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8002/ready', timeout=4)"]
+CMD ["callcenterai", "serve", "transformer", "--host", "0.0.0.0", "--port", "8002"]

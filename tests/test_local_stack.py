@@ -1,0 +1,102 @@
+"""The README's first quick-start command: the whole system started locally, used, and stopped.
+
+Runs ``callcenterai up`` (what ``make run`` runs) on free ports: MLflow, the bootstrap training of
+both models on the built-in sample, the two model services, the agent and Prometheus. Then a
+ticket goes through the agent, MLflow holds the runs and both models with a production alias,
+Prometheus scrapes every target, and Ctrl-C (SIGINT) leaves no process behind.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import psutil
+import pytest
+
+from tests.conftest import free_port, needs_prometheus, prometheus_query
+
+pytestmark = pytest.mark.slow
+
+
+def post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # nosec B310 - loopback
+        return json.loads(response.read())
+
+
+def wait_for_line(process, log_path, text: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        output = log_path.read_text()
+        if text in output:
+            return output
+        if process.poll() is not None:
+            raise AssertionError(f"`callcenterai up` exited early:\n{output[-4000:]}")
+        time.sleep(1)
+    raise AssertionError(f"no {text!r} after {timeout} s:\n{log_path.read_text()[-4000:]}")
+
+
+@needs_prometheus
+def test_local_stack_up_classify_and_stop(tmp_path):
+    ports = {name: free_port() for name in ("mlflow", "agent", "tfidf", "transformer", "prometheus")}
+    folder = tmp_path / "stack"
+    command = [sys.executable, "-m", "callcenterai", "up", "--dir", str(folder)]
+    for name, port in ports.items():
+        command += [f"--{name}-port", str(port)]
+    log_path = tmp_path / "up.log"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        output = wait_for_line(process, log_path, "CallCenterAI is running", timeout=1200)
+        assert f"chat page      http://127.0.0.1:{ports['agent']}/" in output
+        children = json.loads((folder / "stack.json").read_text())["children"]
+        assert set(children) == {"mlflow", "tfidf", "transformer", "agent", "prometheus"}
+
+        answer = post(
+            f"http://127.0.0.1:{ports['agent']}/classify",
+            {"text": "Bonjour, mon écran reste noir, appelez-moi au 06 12 34 56 78"},
+        )
+        assert answer["model_used"] == "transformer" and answer["pii"] == {"PHONE": 1}
+
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=f"http://127.0.0.1:{ports['mlflow']}")
+        runs = client.search_runs(
+            [client.get_experiment_by_name("callcenterai").experiment_id]
+        )
+        assert {run.data.tags.get("model_kind") for run in runs} >= {"tfidf", "transformer"}
+        for name in ("callcenterai-tfidf", "callcenterai-transformer"):
+            assert client.get_model_version_by_alias(name, "production").version == "1"
+
+        prometheus = f"http://127.0.0.1:{ports['prometheus']}"
+        deadline, healthy = time.monotonic() + 60, []
+        while time.monotonic() < deadline:
+            healthy = sorted(s["metric"]["job"] for s in prometheus_query(prometheus, "up == 1"))
+            if healthy == ["agent", "tfidf", "transformer"]:
+                break
+            time.sleep(1)
+        assert healthy == ["agent", "tfidf", "transformer"]
+
+        pids = list(children.values())
+        descendants = [
+            child.pid
+            for pid in pids
+            for child in psutil.Process(pid).children(recursive=True)
+            if psutil.pid_exists(pid)
+        ]
+    finally:
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        code = process.wait(timeout=90)
+    assert code == 0, log_path.read_text()[-3000:]
+    assert "stopped" in log_path.read_text()
+    survivors = [pid for pid in pids + descendants if psutil.pid_exists(pid)]
+    survivors = [pid for pid in survivors if psutil.Process(pid).status() != "zombie"]
+    assert survivors == [], [psutil.Process(pid).cmdline() for pid in survivors]
+    assert not (folder / "stack.json").exists()
