@@ -243,9 +243,8 @@ def bootstrap(
     Trains, evaluates, registers and promotes the TF-IDF model and the transformer (a short run
     on the built-in sample; params.yaml on a CSV). Does nothing when both are registered.
     """
-    from callcenterai.pipeline import bootstrap as run_bootstrap
-
     from callcenterai.config import get_settings
+    from callcenterai.pipeline import bootstrap as run_bootstrap
 
     # CALLCENTERAI_HOME: the project folder, or /app in the trainer image (the CSV is mounted).
     default = get_settings().home / "data" / "raw" / "tickets.csv"

@@ -44,7 +44,9 @@ def wait_for_line(process, log_path, text: str, timeout: float) -> str:
 
 @needs_prometheus
 def test_local_stack_up_classify_and_stop(tmp_path):
-    ports = {name: free_port() for name in ("mlflow", "agent", "tfidf", "transformer", "prometheus")}
+    ports = {
+        name: free_port() for name in ("mlflow", "agent", "tfidf", "transformer", "prometheus")
+    }
     folder = tmp_path / "stack"
     command = [sys.executable, "-m", "callcenterai", "up", "--dir", str(folder)]
     for name, port in ports.items():
@@ -68,9 +70,7 @@ def test_local_stack_up_classify_and_stop(tmp_path):
         from mlflow import MlflowClient
 
         client = MlflowClient(tracking_uri=f"http://127.0.0.1:{ports['mlflow']}")
-        runs = client.search_runs(
-            [client.get_experiment_by_name("callcenterai").experiment_id]
-        )
+        runs = client.search_runs([client.get_experiment_by_name("callcenterai").experiment_id])
         assert {run.data.tags.get("model_kind") for run in runs} >= {"tfidf", "transformer"}
         for name in ("callcenterai-tfidf", "callcenterai-transformer"):
             assert client.get_model_version_by_alias(name, "production").version == "1"
