@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import signal
-import subprocess
+import subprocess  # nosec B404 - starts this project's own commands, no shell
 import sys
 import time
 import urllib.request
@@ -100,7 +100,7 @@ class Stack:
         log_path = self.folder / "logs" / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("w") as log:
-            process = subprocess.Popen(
+            process = subprocess.Popen(  # nosec B603 - fixed argv, no shell
                 command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
