@@ -292,6 +292,18 @@ def down(
 
 
 @app.command()
+def report(
+    output: Annotated[Path, typer.Option(help="Markdown file to write.")] = Path(
+        "reports/mlflow.md"
+    ),
+) -> None:
+    """Write a Markdown report of the registry and the runs behind its versions."""
+    from callcenterai.mlflow_report import write_report
+
+    typer.echo(f"report: {write_report(output)}")
+
+
+@app.command()
 def serve(
     kind: Annotated[str, typer.Argument(help="tfidf, transformer or agent")],
     model: Annotated[
