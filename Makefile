@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run stop test lint format repro benchmark clean
+.PHONY: venv run stop test lint check format repro benchmark clean
 
 venv: $(STAMP)
 
@@ -24,9 +24,44 @@ run: venv
 stop:
 	$(BIN)/callcenterai down
 
-## Unit, data, model and integration tests, with coverage.
+## Unit, data, model and integration tests, with coverage (at least 85 % of the package's lines).
 test: venv
-	$(BIN)/python -m pytest --cov=callcenterai --cov-report=term-missing:skip-covered
+	$(BIN)/python -m pytest --cov=callcenterai --cov-report=term-missing:skip-covered \
+		--cov-fail-under=85
+
+COMPOSE := $(VENV)/lib/python3.11/site-packages/compose/docker-compose
+TRIVY := TRIVY_CACHE_DIR=$(CURDIR)/.cache/trivy $(BIN)/trivy
+TRIVY_SKIP := .venv,.git,.cache,.dvc,build,mlruns,data,models
+HELM_CHART := deploy/helm/callcenterai
+HELM_ALL := $(HELM_CHART)/ci/all-enabled-values.yaml
+HELM := $(BIN)/python -m tests.deploy.test_helm
+
+## Offline checks of everything that is not Python: Dockerfiles, Trivy (secrets and
+## misconfigurations), compose, Prometheus config and alert tests, GitHub workflows, DVC pipeline,
+## the Helm chart (lint, render, kubernetes-validate, Trivy).
+check: venv
+	$(BIN)/hadolint docker/*.Dockerfile
+	$(TRIVY) fs --quiet --skip-check-update --skip-version-check --scanners secret,misconfig \
+		--skip-dirs $(TRIVY_SKIP) --severity HIGH,CRITICAL --exit-code 1 .
+	GRAFANA_ADMIN_PASSWORD=validation-only $(COMPOSE) -f docker-compose.yml config -q
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool check rules deploy/prometheus/alerts.yml
+	cd deploy/prometheus/tests && promtool test rules alerts_test.yml
+	$(BIN)/actionlint
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc dag > /dev/null
+	$(HELM) lint
+	$(HELM) lint -f $(HELM_ALL)
+	mkdir -p build/helm
+	$(HELM) template > build/helm/default.yaml
+	$(HELM) template -f $(HELM_ALL) --no-crds > build/helm/all-enabled.yaml
+	$(BIN)/kubernetes-validate --strict -k 1.37.0 --quiet build/helm/default.yaml \
+		build/helm/all-enabled.yaml
+	$(TRIVY) config --quiet --skip-check-update --skip-version-check --severity HIGH,CRITICAL \
+		--exit-code 1 $(HELM_CHART)
+	$(TRIVY) config --quiet --skip-check-update --skip-version-check --severity HIGH,CRITICAL \
+		--exit-code 1 --helm-values $(HELM_ALL) $(HELM_CHART)
 
 lint: venv
 	$(BIN)/black --check callcenterai tests benchmarks

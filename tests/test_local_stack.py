@@ -69,7 +69,9 @@ def test_local_stack_up_classify_and_stop(tmp_path):
 
         from mlflow import MlflowClient
 
-        client = MlflowClient(tracking_uri=f"http://127.0.0.1:{ports['mlflow']}")
+        url = f"http://127.0.0.1:{ports['mlflow']}"
+        # Both URIs: earlier tests in the same process may have set a global registry URI.
+        client = MlflowClient(tracking_uri=url, registry_uri=url)
         runs = client.search_runs([client.get_experiment_by_name("callcenterai").experiment_id])
         assert {run.data.tags.get("model_kind") for run in runs} >= {"tfidf", "transformer"}
         for name in ("callcenterai-tfidf", "callcenterai-transformer"):

@@ -107,7 +107,7 @@ def log_transformer(serving_dir: Path, registered_name: str | None, metadata: di
 
 
 def load_classifier(uri: str | Path, **options):
-    """Load a CallCenterAI model from a folder or an MLflow URI (``models:/name@alias``, ``runs:/``).
+    """Load a CallCenterAI model from a folder or an MLflow URI (`models:/name@alias`, `runs:/`).
 
     Returns a :class:`TfidfClassifier` or a :class:`TransformerClassifier` (ONNX Runtime);
     ``options`` (``threads``, ``batch_size``) apply to the transformer.
