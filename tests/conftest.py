@@ -15,6 +15,8 @@ import pytest
 
 from callcenterai.config import PROJECT_ROOT, Params, get_settings
 from callcenterai.data import load_tickets
+from callcenterai.models.store import save_tfidf
+from callcenterai.models.tfidf import TfidfClassifier
 from callcenterai.pipeline import Layout, stage_prepare, stage_train_tfidf
 from callcenterai.sample import write_sample
 
@@ -252,3 +254,36 @@ def wait_for_series(url: str, query: str, timeout: float = 30) -> list[dict]:
             return result
         time.sleep(0.5)
     raise TimeoutError(f"Prometheus has no result for {query}")
+
+
+@pytest.fixture(scope="session")
+def tfidf_dir(tmp_path_factory):
+    """A TF-IDF model folder trained on the sample (no MLflow run needed)."""
+    root = tmp_path_factory.mktemp("tfidf-model")
+    frame, _ = load_tickets(write_sample(root / "s.csv", n=1200), ["Document"], "Topic_group")
+    model = TfidfClassifier.train(frame["text"], frame["label"], Params().tfidf)
+    return save_tfidf(model, root / "model", {"registered_model_name": "callcenterai-tfidf"})
+
+
+@pytest.fixture(scope="session")
+def tiny_transformer_dir(tiny_distilbert, tmp_path_factory):
+    """A serving folder (MLflow pyfunc, ONNX int8) of a tiny DistilBERT fine-tuned on the sample."""
+    from callcenterai.config import TransformerParams
+    from callcenterai.models.store import save_transformer
+    from callcenterai.models.transformer import (
+        export_onnx,
+        fine_tune,
+        quantize_int8,
+        write_serving_dir,
+    )
+
+    root = tmp_path_factory.mktemp("tiny-transformer")
+    frame, _ = load_tickets(write_sample(root / "s.csv", n=400), ["Document"], "Topic_group")
+    params = TransformerParams(max_length=32, batch_size=16, epochs=2, learning_rate=1e-3)
+    result = fine_tune(
+        frame["text"][:300], frame["label"][:300], frame["text"][300:], frame["label"][300:],
+        params, tiny_distilbert, root / "hf",
+    )  # fmt: skip
+    onnx = quantize_int8(export_onnx(result.output_dir, root / "fp32.onnx"), root / "int8.onnx")
+    serving = write_serving_dir(result.output_dir, onnx, root / "build" / "serving")
+    return save_transformer(serving, root / "model", {})

@@ -1,0 +1,267 @@
+"""Batch classification of a file of tickets, in one process or on Ray.
+
+``callcenterai batch --input tickets.csv --output labels.parquet --model tfidf|transformer|
+agent-policy`` runs each ticket through what the services run: the PII scrubber, the shared
+normaliser (inside the models) and the model, or for ``agent-policy`` the agent's routing policy
+(TF-IDF first, the transformer for non-English, unsure or complex tickets, the more confident
+answer). The output has one row per input ticket, in input order: the id, ``label``,
+``confidence`` and ``model_used``.
+
+On Ray (``--workers N``), the tickets become a Ray Dataset whose batches go to N actors, each
+holding the models once (``map_batches`` with an actor pool); the order of the input is kept
+(``preserve_order``) and checked against the ids before anything is written. Without
+``--ray-address`` a local Ray instance is started; with one, the job runs on that cluster.
+``--workers 0`` runs in this process, without Ray.
+
+The input file is read by the driver (so it must fit in its memory: about 200 MB per million
+tickets); the classification is what is distributed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from callcenterai.agent.routing import (
+    TFIDF,
+    TRANSFORMER,
+    RoutingPolicy,
+    needs_transformer,
+    pick_answer,
+    plan_route,
+)
+from callcenterai.config import Settings
+from callcenterai.errors import DataError
+
+MODES = (TFIDF, TRANSFORMER, "agent-policy")
+OUTPUT_COLUMNS = ("label", "confidence", "model_used")
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    mode: str
+    model_uris: dict[str, str]
+    id_column: str = "id"
+    text_column: str = "text"
+    pii_person_names: bool = True
+
+    def kinds(self) -> tuple[str, ...]:
+        return (TFIDF, TRANSFORMER) if self.mode == "agent-policy" else (self.mode,)
+
+
+def read_tickets(path: Path, id_column: str, text_column: str) -> pd.DataFrame:
+    """The id and text columns of a CSV or Parquet file; ids are added (row numbers) if absent."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path} does not exist")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text: re-save it as UTF-8") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path} cannot be read as CSV or Parquet: {first}") from None
+    if text_column not in frame.columns:
+        raise DataError(
+            f"{path} has no column {text_column!r} (it has {', '.join(map(str, frame.columns))});"
+            " choose it with --text-column"
+        )
+    if id_column not in frame.columns:
+        frame[id_column] = np.arange(len(frame))
+    if frame[id_column].duplicated().any():
+        raise DataError(f"{path}: column {id_column!r} has duplicate ids; ids must be unique")
+    if frame.empty:
+        raise DataError(f"{path} has no tickets")
+    tickets = frame[[id_column, text_column]].copy()
+    tickets[text_column] = tickets[text_column].fillna("").astype(str)
+    return tickets.reset_index(drop=True)
+
+
+def load_models(job: BatchJob) -> dict:
+    from callcenterai.models.store import load_classifier
+    from callcenterai.registry import setup_tracking
+
+    if any(uri.startswith(("models:/", "runs:/")) for uri in job.model_uris.values()):
+        setup_tracking()
+    return {kind: load_classifier(job.model_uris[kind]) for kind in job.kinds()}
+
+
+def _answers(model, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    if not texts:
+        return np.array([], dtype=object), np.array([], dtype=float)
+    probabilities = model.predict_proba(texts)
+    return np.asarray(model.labels)[probabilities.argmax(axis=1)], probabilities.max(axis=1)
+
+
+def classify_frame(
+    frame: pd.DataFrame, job: BatchJob, models: dict, policy: RoutingPolicy
+) -> pd.DataFrame:
+    """Scrub and classify a batch; same rows, same order, plus label, confidence, model_used."""
+    from callcenterai.services.agent_service import Scrubbed
+
+    settings = Settings(pii_person_names=job.pii_person_names)
+    scrubbed = [Scrubbed(text, settings) for text in frame[job.text_column].tolist()]
+    texts = [ticket.text for ticket in scrubbed]
+    n = len(texts)
+    labels = np.empty(n, dtype=object)
+    confidences = np.zeros(n)
+    used = np.empty(n, dtype=object)
+    if job.mode in (TFIDF, TRANSFORMER):
+        labels[:], confidences[:] = _answers(models[job.mode], texts)
+        used[:] = job.mode
+    else:
+        plans = [plan_route(ticket.signals, policy) for ticket in scrubbed]
+        first_tfidf = [i for i, plan in enumerate(plans) if plan.first == TFIDF]
+        tfidf_labels, tfidf_conf = _answers(models[TFIDF], [texts[i] for i in first_tfidf])
+        labels[first_tfidf], confidences[first_tfidf], used[first_tfidf] = (
+            tfidf_labels,
+            tfidf_conf,
+            TFIDF,
+        )
+        consult = [i for i, plan in enumerate(plans) if plan.first == TRANSFORMER]
+        consult += [
+            i
+            for i, conf in zip(first_tfidf, tfidf_conf)
+            if needs_transformer(plans[i], float(conf), policy)
+        ]
+        tr_labels, tr_conf = _answers(models[TRANSFORMER], [texts[i] for i in consult])
+        for i, label, conf in zip(consult, tr_labels, tr_conf):
+            answered_first = plans[i].first == TFIDF
+            if not answered_first or pick_answer(confidences[i], conf, policy) == TRANSFORMER:
+                labels[i], confidences[i], used[i] = label, conf, TRANSFORMER
+    result = frame[[job.id_column]].copy()
+    result["label"], result["confidence"], result["model_used"] = labels, confidences, used
+    return result.reset_index(drop=True)
+
+
+class ClassifierActor:
+    """A Ray actor: loads the models once, then classifies the batches it is given."""
+
+    def __init__(self, job: BatchJob, policy: RoutingPolicy):
+        self.job, self.policy = job, policy
+        self.models = load_models(job)
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        return classify_frame(batch, self.job, self.models, self.policy)
+
+
+def _chunks(frame: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
+    for start in range(0, len(frame), size):
+        yield frame.iloc[start : start + size]
+
+
+def run_local(tickets, job, policy, batch_size: int) -> Iterator[pd.DataFrame]:
+    models = load_models(job)
+    for chunk in _chunks(tickets, batch_size):
+        yield classify_frame(chunk, job, models, policy)
+
+
+def run_ray(
+    tickets, job, policy, batch_size: int, workers: int, address: str | None
+) -> Iterator[pd.DataFrame]:
+    import os
+
+    import ray
+
+    env_vars = {
+        key: value
+        for key, value in os.environ.items()
+        if key.startswith(("CALLCENTERAI_", "MLFLOW_"))
+    }
+    if not ray.is_initialized():
+        options = {"runtime_env": {"env_vars": env_vars}, "log_to_driver": False}
+        if address:
+            ray.init(address=address, **options)
+        else:
+            # One logical CPU per actor, plus one for Ray Data's own tasks.
+            ray.init(num_cpus=workers + 1, include_dashboard=False, **options)
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True
+    context.enable_progress_bars = False
+    # Blocks built in the driver (no shuffle task), a few batches each, in input order.
+    dataset = ray.data.from_pandas(list(_chunks(tickets, batch_size * 4)))
+    classified = dataset.map_batches(
+        ClassifierActor,
+        fn_constructor_args=(job, policy),
+        batch_size=batch_size,
+        batch_format="pandas",
+        compute=ray.data.ActorPoolStrategy(size=workers),
+        num_cpus=1,
+    )
+    yield from classified.iter_batches(batch_size=None, batch_format="pandas")
+
+
+def _plain_strings(table):
+    """Ray's batches carry large_string columns; write the same schema whichever way they ran."""
+    import pyarrow as pa
+
+    fields = [
+        pa.field(f.name, pa.string()) if pa.types.is_large_string(f.type) else f
+        for f in table.schema
+    ]
+    return table.cast(pa.schema(fields))
+
+
+def classify_file(
+    input_path: Path,
+    output_path: Path,
+    job: BatchJob,
+    policy: RoutingPolicy,
+    workers: int = 2,
+    batch_size: int = 512,
+    ray_address: str | None = None,
+) -> dict:
+    """Classify ``input_path`` into ``output_path`` (Parquet); returns counts and timings."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if job.mode not in MODES:
+        raise DataError(f"--model must be one of {', '.join(MODES)}, not {job.mode!r}")
+    tickets = read_tickets(input_path, job.id_column, job.text_column)
+    started = time.perf_counter()
+    if workers == 0:
+        batches = run_local(tickets, job, policy, batch_size)
+    else:
+        batches = run_ray(tickets, job, policy, batch_size, workers, ray_address)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = output_path.with_name(output_path.name + ".partial")
+    written, used = 0, {}
+    ids = tickets[job.id_column].to_numpy()
+    writer = None
+    try:
+        for batch in batches:
+            expected = ids[written : written + len(batch)]
+            if not np.array_equal(batch[job.id_column].to_numpy(), expected):
+                raise DataError("tickets came back out of order; nothing was written")
+            table = _plain_strings(pa.Table.from_pandas(batch, preserve_index=False))
+            writer = writer or pq.ParquetWriter(partial, table.schema)
+            writer.write_table(table)
+            written += len(batch)
+            for model, count in batch["model_used"].value_counts().items():
+                used[model] = used.get(model, 0) + int(count)
+    finally:
+        if writer is not None:
+            writer.close()
+    if written != len(tickets):
+        partial.unlink(missing_ok=True)
+        raise DataError(f"{written} of {len(tickets)} tickets classified; nothing was written")
+    partial.replace(output_path)
+    seconds = time.perf_counter() - started
+    return {
+        "input": str(input_path),
+        "output": str(output_path),
+        "tickets": written,
+        "model": job.mode,
+        "model_used": used,
+        "workers": workers,
+        "seconds": round(seconds, 2),
+        "tickets_per_second": round(written / seconds, 1),
+    }

@@ -1,0 +1,112 @@
+"""Batch classification: the same scrubbing, models and routing as the services; no ticket lost
+or reordered, in one process and on a local Ray instance with 2 workers."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from callcenterai.agent.routing import RoutingPolicy
+from callcenterai.batch import BatchJob, classify_file, classify_frame, load_models, read_tickets
+from callcenterai.errors import DataError
+
+FRENCH = "Bonjour, mon écran d'ordinateur portable reste noir depuis ce matin, merci"
+TICKETS = [
+    "My laptop screen is broken, please replace it",
+    FRENCH,
+    "I need admin rights to install Python, call me at +44 20 7946 0958",
+    "Please order a new keyboard and mouse for the new employee",
+    "مرحبا، لا أستطيع الدخول إلى حسابي منذ الصباح",
+    "Request access to the shared drive of the finance team",
+]
+
+
+@pytest.fixture(scope="module")
+def job_uris(tfidf_dir, tiny_transformer_dir):
+    return {"tfidf": str(tfidf_dir), "transformer": str(tiny_transformer_dir)}
+
+
+@pytest.fixture
+def tickets_csv(tmp_path):
+    frame = pd.DataFrame(
+        {"ticket_id": [f"T-{i:04d}" for i in range(240)][::-1], "body": TICKETS * 40}
+    )
+    path = tmp_path / "tickets.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_classify_frame_keeps_rows_and_follows_the_agent_policy(job_uris):
+    job = BatchJob("agent-policy", job_uris, "id", "text", pii_person_names=False)
+    frame = pd.DataFrame({"id": [30, 10, 20, 40, 50, 60], "text": TICKETS})
+    policy = RoutingPolicy(tfidf_min_confidence=0.0, complexity_threshold=1.01)
+    result = classify_frame(frame, job, load_models(job), policy)
+    assert result["id"].tolist() == [30, 10, 20, 40, 50, 60]
+    assert list(result.columns) == ["id", "label", "confidence", "model_used"]
+    # French and Arabic go to the transformer; English stays with a confident TF-IDF.
+    assert result["model_used"].tolist() == [
+        "tfidf", "transformer", "tfidf", "tfidf", "transformer", "tfidf",
+    ]  # fmt: skip
+    assert result["confidence"].between(0, 1).all() and result["label"].notna().all()
+
+
+def test_single_model_modes(job_uris):
+    frame = pd.DataFrame({"id": range(6), "text": TICKETS})
+    for kind in ("tfidf", "transformer"):
+        job = BatchJob(kind, job_uris)
+        result = classify_frame(frame, job, load_models(job), RoutingPolicy())
+        assert set(result["model_used"]) == {kind} and len(result) == 6
+
+
+def test_read_tickets_errors_and_generated_ids(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        read_tickets(tmp_path / "missing.csv", "id", "text")
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"body": ["a", "b"]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="no column 'text'.*--text-column"):
+        read_tickets(path, "id", "text")
+    assert read_tickets(path, "id", "body")["id"].tolist() == [0, 1]
+    pd.DataFrame({"id": [1, 1], "text": ["a", "b"]}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="duplicate ids"):
+        read_tickets(path, "id", "text")
+    path.write_bytes("text\ncaf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match="UTF-8"):
+        read_tickets(path, "id", "text")
+
+
+def test_in_process_file_to_parquet(job_uris, tickets_csv, tmp_path):
+    job = BatchJob("tfidf", job_uris, "ticket_id", "body", pii_person_names=False)
+    output = tmp_path / "out" / "labels.parquet"
+    summary = classify_file(tickets_csv, output, job, RoutingPolicy(), workers=0, batch_size=50)
+    written = pd.read_parquet(output)
+    assert summary["tickets"] == 240 and summary["model_used"] == {"tfidf": 240}
+    assert written["ticket_id"].tolist() == pd.read_csv(tickets_csv)["ticket_id"].tolist()
+
+
+@pytest.mark.slow
+def test_ray_with_two_workers_matches_one_process(job_uris, tickets_csv, tmp_path):
+    """The CLI on a local Ray instance (2 actors): same tickets, same order, same answers."""
+    outputs = {}
+    for workers in (0, 2):
+        output = tmp_path / f"labels-{workers}.parquet"
+        completed = subprocess.run(
+            [
+                sys.executable, "-m", "callcenterai", "batch",
+                "--input", str(tickets_csv), "--output", str(output),
+                "--model", "agent-policy", "--text-column", "body", "--id-column", "ticket_id",
+                "--workers", str(workers), "--batch-size", "16",
+                "--tfidf-model", job_uris["tfidf"],
+                "--transformer-model", job_uris["transformer"],
+            ],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert completed.returncode == 0, completed.stderr[-3000:]
+        summary = json.loads(completed.stdout[completed.stdout.index("{") :])
+        assert summary["tickets"] == 240 and summary["workers"] == workers
+        outputs[workers] = pd.read_parquet(output)
+    ids = pd.read_csv(tickets_csv)["ticket_id"].tolist()
+    assert outputs[2]["ticket_id"].tolist() == ids
+    pd.testing.assert_frame_equal(outputs[0], outputs[2])
+    assert set(outputs[2]["model_used"]) == {"tfidf", "transformer"}
