@@ -85,6 +85,7 @@ benchmark: venv
 	$(BIN)/python -m benchmarks.pii
 	$(BIN)/python -m benchmarks.routing
 	$(BIN)/python -m benchmarks.agent
+	$(BIN)/python -m benchmarks.batch
 
 clean:
 	rm -rf build .pytest_cache .coverage htmlcov

@@ -445,6 +445,32 @@ def render_agent(result: dict) -> list[str]:
     return lines + [""]
 
 
+def render_batch(result: dict) -> list[str]:
+    lines = [
+        "## Batch classification: one process against Ray",
+        "",
+        f"Measured {result['measured_at']} on {result['machine']['cpus']} CPUs with "
+        f"`{result['command']}`. Each row is a fresh `callcenterai batch` process on the same "
+        "file (Kaggle test tickets drawn with replacement, scrubbed, classified, written to "
+        "Parquet in input order); wall time includes Ray's start-up and the actors' model "
+        "loading.",
+        "",
+        "| model | tickets | workers | wall s | tickets/s (wall) | tickets/s (classify) | "
+        "vs one process |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for model, runs in result["runs"].items():
+        base = runs[0]["tickets_per_second"]
+        for run in runs:
+            workers = "one process (no Ray)" if run["workers"] == 0 else f"Ray, {run['workers']}"
+            lines.append(
+                f"| {model} | {run['tickets']:,} | {workers} | {run['wall_seconds']:.1f} | "
+                f"{run['tickets_per_second_wall']:,.0f} | {run['tickets_per_second']:,.0f} | "
+                f"{run['tickets_per_second'] / base:.2f}x |"
+            )
+    return lines + [""]
+
+
 RENDERERS = {
     "tfidf": render_tfidf,
     "transformer": render_transformer,
@@ -452,6 +478,7 @@ RENDERERS = {
     "pii": render_pii,
     "routing": render_routing,
     "agent": render_agent,
+    "batch": render_batch,
 }
 
 

@@ -19,6 +19,7 @@ tickets); the classification is what is distributed.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ class BatchJob:
     id_column: str = "id"
     text_column: str = "text"
     pii_person_names: bool = True
+    inference_threads: int | None = None  # transformer threads per process (None: all cores)
 
     def kinds(self) -> tuple[str, ...]:
         return (TFIDF, TRANSFORMER) if self.mode == "agent-policy" else (self.mode,)
@@ -91,7 +93,13 @@ def load_models(job: BatchJob) -> dict:
 
     if any(uri.startswith(("models:/", "runs:/")) for uri in job.model_uris.values()):
         setup_tracking()
-    return {kind: load_classifier(job.model_uris[kind]) for kind in job.kinds()}
+    models = {}
+    for kind in job.kinds():
+        options = {"threads": job.inference_threads} if kind == TRANSFORMER else {}
+        models[kind] = load_classifier(
+            job.model_uris[kind], **{k: v for k, v in options.items() if v}
+        )
+    return models
 
 
 def _answers(model, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -176,6 +184,9 @@ def run_ray(
         for key, value in os.environ.items()
         if key.startswith(("CALLCENTERAI_", "MLFLOW_"))
     }
+    if not address and job.inference_threads is None:
+        # Actors share this machine's cores: one ONNX Runtime thread pool each, not one per core.
+        job = dataclasses.replace(job, inference_threads=max(1, (os.cpu_count() or 1) // workers))
     if not ray.is_initialized():
         options = {"runtime_env": {"env_vars": env_vars}, "log_to_driver": False}
         if address:
