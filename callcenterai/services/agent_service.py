@@ -145,7 +145,11 @@ class Agent:
             return False
 
     async def classify(self, request: ClassifyRequest) -> ClassifyResponse:
-        scrubbed = Scrubbed(request.text, self.settings)
+        # CPU work (the name model takes a few ms): off the event loop, so that other tickets'
+        # downstream calls go on meanwhile.
+        scrubbed = await asyncio.get_running_loop().run_in_executor(
+            None, Scrubbed, request.text, self.settings
+        )
         signals = scrubbed.signals
         self.metrics.observe_ticket(signals.language, scrubbed.counts)
         plan = plan_route(signals, self.policy, request.force_model)
