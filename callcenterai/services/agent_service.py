@@ -55,6 +55,11 @@ from callcenterai.services.schemas import (
 logger = logging.getLogger(__name__)
 ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 413, 422, 503)}
 NAMES = {TFIDF: "TF-IDF", TRANSFORMER: "the transformer"}
+LANGUAGE_NAMES = {"en": "English", "fr": "French", "ar": "Arabic", "und": "undetermined"}
+
+
+def language_name(code: str) -> str:
+    return LANGUAGE_NAMES.get(code, code)
 
 
 class Scrubbed:
@@ -88,15 +93,16 @@ def describe(
         return f"{name[0].upper()}{name[1:]} answered because {fallback}."
     fired = {rule.name: rule for rule in rules if rule.fired}
     if "language" in fired:
+        known = "/".join(language_name(code) for code in policy.tfidf_languages)
         return (
-            f"The transformer answered: the ticket is in {signals.language} "
-            f"(confidence {signals.language_confidence:.2f}) and TF-IDF only knows "
-            f"{'/'.join(policy.tfidf_languages)}."
+            f"The transformer answered: the ticket is in {language_name(signals.language)} "
+            f"({signals.language}, confidence {signals.language_confidence:.2f}) and TF-IDF "
+            f"only knows {known}."
         )
     tfidf_conf = answers[TFIDF]["confidence"]
     if not fired:
         return (
-            f"TF-IDF answered: {signals.language} ticket and TF-IDF was confident "
+            f"TF-IDF answered: {language_name(signals.language)} ticket and TF-IDF was confident "
             f"({tfidf_conf:.2f} >= {policy.tfidf_min_confidence})."
         )
     why = []

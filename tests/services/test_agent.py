@@ -89,7 +89,7 @@ def test_french_ticket_goes_to_the_transformer(agent):
         "threshold": "not in en with confidence >= 0.5",
         "fired": True,
     }
-    assert "fr" in body["explanation"]["reason"]
+    assert "in French (fr, confidence" in body["explanation"]["reason"]
 
 
 def test_force_model_bypasses_the_policy(agent):
