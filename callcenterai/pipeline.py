@@ -184,9 +184,10 @@ def quickstart(workdir: Path, params: Params, sample_size: int = 2000) -> dict:
     }
 
 
-# The transformer on the built-in sample: a short run (about 2 minutes on 2 cores) that proves
-# the system end to end; real data uses params.yaml as it is.
-SAMPLE_TRANSFORMER = {"epochs": 1, "max_length": 64}
+# The transformer on the built-in sample: a short run that proves the system end to end (74 s of
+# training on 2 cores; 2 epochs at a higher learning rate: 1 epoch at 5e-5 left it near uniform,
+# test macro-F1 0.78 against 0.996). Real data uses params.yaml as it is.
+SAMPLE_TRANSFORMER = {"epochs": 2, "max_length": 64, "learning_rate": 2e-4}
 MODEL_NAMES = {"tfidf": TFIDF_MODEL_NAME, "transformer": TRANSFORMER_MODEL_NAME}
 
 
