@@ -25,12 +25,12 @@ import httpx
 import pandas as pd
 
 from benchmarks.report import REPORT_DIR, render_report
-from benchmarks.services import start
+from benchmarks.services import local_env, start
 from callcenterai.agent import pii
 from callcenterai.agent.routing import RoutingPolicy, needs_transformer, plan_route
+from callcenterai.agent.ticket import Scrubbed
 from callcenterai.config import Settings
 from callcenterai.data import read_split
-from callcenterai.services.agent_service import Scrubbed
 
 PORTS = {"tfidf": 8311, "transformer": 8312, "agent": 8310}
 # A median-length English ticket as customers write it (the Kaggle texts are already stripped
@@ -65,8 +65,7 @@ def overhead(text: str, names: bool, repeats: int) -> dict:
 
 
 def end_to_end(tickets: list[str], french: list[str], arabic: list[str]) -> dict:
-    env = {**os.environ, "CALLCENTERAI_LOG_LEVEL": "WARNING"}
-    env.pop("MLFLOW_TRACKING_URI", None)
+    env = local_env(CALLCENTERAI_LOG_LEVEL="WARNING")
     processes = [
         start("tfidf", PORTS["tfidf"], env, "--model", "models/tfidf"),
         start("transformer", PORTS["transformer"], env, "--model", "models/transformer"),

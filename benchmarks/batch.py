@@ -23,12 +23,12 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.report import REPORT_DIR, render_report
+from benchmarks.services import local_env
 from callcenterai.data import read_split
 
 
 def run(model: str, input_path: Path, output: Path, workers: int, batch_size: int) -> dict:
-    env = {**os.environ, "CALLCENTERAI_LOG_LEVEL": "WARNING"}
-    env.pop("MLFLOW_TRACKING_URI", None)
+    env = local_env(CALLCENTERAI_LOG_LEVEL="WARNING")
     started = time.perf_counter()
     completed = subprocess.run(
         [

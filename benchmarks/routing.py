@@ -26,10 +26,10 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from benchmarks.report import REPORT_DIR, render_report
 from callcenterai.agent.routing import TFIDF, TRANSFORMER, RoutingPolicy, route_offline
+from callcenterai.agent.ticket import Scrubbed
 from callcenterai.config import PROJECT_ROOT, Settings
 from callcenterai.data import read_split
 from callcenterai.models.store import load_classifier
-from callcenterai.services.agent_service import Scrubbed
 
 CONFIDENCE_GRID = [round(x, 2) for x in np.arange(0.40, 1.001, 0.05)]
 COMPLEXITY_GRID = [0.5, 0.6, 0.7, 0.8, 0.9, 1.01]

@@ -86,6 +86,13 @@ class Sampler(threading.Thread):
         }
 
 
+def local_env(**variables: str) -> dict:
+    """A benchmarked process's environment: models from local folders (no tracking server)."""
+    env = {**os.environ, **variables}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
 def start(kind: str, port: int, env: dict, *args: str) -> subprocess.Popen:
     """``callcenterai serve <kind> --port <port> <args>``, returned once /ready answers 200."""
     process = subprocess.Popen(
@@ -165,8 +172,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("error: wrk is not installed: apt-get install wrk")
-    env = {**os.environ, "CALLCENTERAI_MICRO_BATCH_SIZE": "1"}  # the baseline: one call each
-    env.pop("MLFLOW_TRACKING_URI", None)
+    env = local_env(CALLCENTERAI_MICRO_BATCH_SIZE="1")  # the baseline: one call each
     texts = tickets()
     results = {
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -36,6 +36,7 @@ from callcenterai.agent.routing import (
     pick_answer,
     plan_route,
 )
+from callcenterai.agent.ticket import Scrubbed
 from callcenterai.config import Settings
 from callcenterai.errors import DataError
 
@@ -93,13 +94,11 @@ def load_models(job: BatchJob) -> dict:
 
     if any(uri.startswith(("models:/", "runs:/")) for uri in job.model_uris.values()):
         setup_tracking()
-    models = {}
-    for kind in job.kinds():
-        options = {"threads": job.inference_threads} if kind == TRANSFORMER else {}
-        models[kind] = load_classifier(
-            job.model_uris[kind], **{k: v for k, v in options.items() if v}
-        )
-    return models
+    threads = {"threads": job.inference_threads} if job.inference_threads else {}
+    return {
+        kind: load_classifier(job.model_uris[kind], **(threads if kind == TRANSFORMER else {}))
+        for kind in job.kinds()
+    }
 
 
 def _answers(model, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -113,8 +112,6 @@ def classify_frame(
     frame: pd.DataFrame, job: BatchJob, models: dict, policy: RoutingPolicy
 ) -> pd.DataFrame:
     """Scrub and classify a batch; same rows, same order, plus label, confidence, model_used."""
-    from callcenterai.services.agent_service import Scrubbed
-
     settings = Settings(pii_person_names=job.pii_person_names)
     scrubbed = [Scrubbed(text, settings) for text in frame[job.text_column].tolist()]
     texts = [ticket.text for ticket in scrubbed]

@@ -21,6 +21,7 @@ from callcenterai.agent.routing import RoutingPolicy
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TFIDF_MODEL_NAME = "callcenterai-tfidf"
 TRANSFORMER_MODEL_NAME = "callcenterai-transformer"
+MODEL_NAMES = {"tfidf": TFIDF_MODEL_NAME, "transformer": TRANSFORMER_MODEL_NAME}
 STAGING_ALIAS = "staging"
 PRODUCTION_ALIAS = "production"
 

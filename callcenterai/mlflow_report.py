@@ -18,10 +18,9 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from callcenterai.config import PROJECT_ROOT, TFIDF_MODEL_NAME, TRANSFORMER_MODEL_NAME
+from callcenterai.config import MODEL_NAMES, PROJECT_ROOT
 from callcenterai.registry import setup_tracking
 
-MODEL_NAMES = (TFIDF_MODEL_NAME, TRANSFORMER_MODEL_NAME)
 SUMMARY_METRICS = ("accuracy", "macro_f1", "weighted_f1", "ece", "log_loss")
 
 
@@ -175,7 +174,7 @@ def build_report(client: MlflowClient | None = None, root: Path = PROJECT_ROOT) 
         "",
     ]
     behind: list[tuple[str, object]] = []
-    for name in MODEL_NAMES:
+    for name in MODEL_NAMES.values():
         section, versions = _versions_section(client, name)
         lines += section
         behind += [(name, version) for version in versions]

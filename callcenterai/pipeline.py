@@ -12,12 +12,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from callcenterai.config import (
-    PRODUCTION_ALIAS,
-    TFIDF_MODEL_NAME,
-    TRANSFORMER_MODEL_NAME,
-    Params,
-)
+from callcenterai.config import MODEL_NAMES, PRODUCTION_ALIAS, TFIDF_MODEL_NAME, Params
 from callcenterai.data import DataReport, load_tickets, prepare, read_split, split_tickets
 from callcenterai.evaluate import evaluate_frame, load_eval_data, write_outputs
 from callcenterai.models.store import load_classifier
@@ -188,7 +183,6 @@ def quickstart(workdir: Path, params: Params, sample_size: int = 2000) -> dict:
 # training on 2 cores; 2 epochs at a higher learning rate: 1 epoch at 5e-5 left it near uniform,
 # test macro-F1 0.78 against 0.996). Real data uses params.yaml as it is.
 SAMPLE_TRANSFORMER = {"epochs": 2, "max_length": 64, "learning_rate": 2e-4}
-MODEL_NAMES = {"tfidf": TFIDF_MODEL_NAME, "transformer": TRANSFORMER_MODEL_NAME}
 
 
 def production_versions() -> dict[str, str | None]:

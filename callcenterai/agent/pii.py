@@ -359,6 +359,24 @@ def _persons(text: str, language: str):
             yield Finding(span[0], span[1], "PERSON")
 
 
+def find_person_names(text: str, language: str | None) -> list[Finding]:
+    """Candidate ``PERSON`` findings: only for :data:`PERSON_MODELS` languages ("en", "fr")."""
+    # A kept name has a capitalised word (see _name_span): all-lower-case text skips the model.
+    if language not in PERSON_MODELS or not any(char.isupper() for char in text):
+        return []
+    return list(_persons(text, language))
+
+
+def resolve(candidates: list[Finding]) -> list[Finding]:
+    """Non-overlapping findings, in text order; on overlap the higher-priority type wins."""
+    candidates = sorted(candidates, key=lambda f: (PRIORITY[f.entity], -(f.end - f.start), f.start))
+    chosen: list[Finding] = []
+    for candidate in candidates:
+        if all(candidate.end <= f.start or candidate.start >= f.end for f in chosen):
+            chosen.append(candidate)
+    return sorted(chosen, key=lambda f: f.start)
+
+
 def find_pii(text: str, language: str | None = None, names: bool = True) -> list[Finding]:
     """Non-overlapping findings, in text order; on overlap the higher-priority type wins.
 
@@ -366,15 +384,20 @@ def find_pii(text: str, language: str | None = None, names: bool = True) -> list
     ``language`` is one of :data:`PERSON_MODELS` ("en", "fr").
     """
     candidates = [finding for detector in DETECTORS for finding in detector(text)]
-    # A kept name has a capitalised word (see _name_span): all-lower-case text skips the model.
-    if names and language in PERSON_MODELS and any(char.isupper() for char in text):
-        candidates += _persons(text, language)
-    candidates.sort(key=lambda f: (PRIORITY[f.entity], -(f.end - f.start), f.start))
-    chosen: list[Finding] = []
-    for candidate in candidates:
-        if all(candidate.end <= f.start or candidate.start >= f.end for f in chosen):
-            chosen.append(candidate)
-    return sorted(chosen, key=lambda f: f.start)
+    if names:
+        candidates += find_person_names(text, language)
+    return resolve(candidates)
+
+
+def apply_findings(text: str, findings: list[Finding]) -> ScrubResult:
+    """Replace each finding (non-overlapping, in text order) with its placeholder."""
+    parts, position = [], 0
+    for finding in findings:
+        parts += [text[position : finding.start], f"[{finding.entity}]"]
+        position = finding.end
+    parts.append(text[position:])
+    counts = Counter(finding.entity for finding in findings)
+    return ScrubResult("".join(parts), dict(counts), findings)
 
 
 def scrub_pii(text: str, language: str | None = None, names: bool = True) -> ScrubResult:
@@ -383,11 +406,4 @@ def scrub_pii(text: str, language: str | None = None, names: bool = True) -> Scr
     ``language`` is the ticket's detected language; names are scrubbed only for "en" and "fr"
     (see :func:`find_pii`), so ``scrub_pii(text)`` scrubs structured identifiers only.
     """
-    findings = find_pii(text, language=language, names=names)
-    parts, position = [], 0
-    for finding in findings:
-        parts += [text[position : finding.start], f"[{finding.entity}]"]
-        position = finding.end
-    parts.append(text[position:])
-    counts = Counter(finding.entity for finding in findings)
-    return ScrubResult("".join(parts), dict(counts), findings)
+    return apply_findings(text, find_pii(text, language=language, names=names))

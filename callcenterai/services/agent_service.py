@@ -25,7 +25,6 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import APIKeyHeader
 
 from callcenterai.agent import pii
-from callcenterai.agent.language import detect_language
 from callcenterai.agent.routing import (
     TFIDF,
     TRANSFORMER,
@@ -34,8 +33,8 @@ from callcenterai.agent.routing import (
     needs_transformer,
     pick_answer,
     plan_route,
-    ticket_signals,
 )
+from callcenterai.agent.ticket import Scrubbed
 from callcenterai.config import Settings, get_settings
 from callcenterai.services.common import check_text, install_common
 from callcenterai.services.downstream import DownstreamError, ModelClient
@@ -60,20 +59,6 @@ LANGUAGE_NAMES = {"en": "English", "fr": "French", "ar": "Arabic", "und": "undet
 
 def language_name(code: str) -> str:
     return LANGUAGE_NAMES.get(code, code)
-
-
-class Scrubbed:
-    """A ticket after scrubbing, with what the router needs to know about it."""
-
-    def __init__(self, text: str, settings: Settings):
-        # Structured identifiers first, so that language detection only sees scrubbed text; then
-        # names, with the model of the detected language.
-        structured = pii.scrub_pii(text, names=False)
-        language = detect_language(structured.text)
-        names = settings.pii_person_names and language.code in pii.PERSON_MODELS
-        result = pii.scrub_pii(text, language=language.code, names=names) if names else structured
-        self.text, self.counts, self.language = result.text, result.counts, language
-        self.signals = ticket_signals(result.text, language.code, language.confidence)
 
 
 def describe(

@@ -73,9 +73,12 @@ class ModelClient:
             raise self._failed(f"http_{response.status_code}")
         try:
             body = response.json()
-            float(body["confidence"]), str(body["label"])
-        except (ValueError, KeyError, TypeError):
+        except ValueError:
             raise self._failed("bad_response") from None
+        if not isinstance(body, dict) or not (
+            isinstance(body.get("label"), str) and isinstance(body.get("confidence"), (int, float))
+        ):
+            raise self._failed("bad_response")
         return body
 
     def _failed(self, reason: str) -> DownstreamError:

