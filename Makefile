@@ -68,6 +68,7 @@ lint: venv
 	$(BIN)/isort --check-only callcenterai tests benchmarks
 	$(BIN)/flake8 callcenterai tests benchmarks
 	$(BIN)/bandit -q -r callcenterai
+	$(BIN)/lint-imports --no-cache
 
 format: venv
 	$(BIN)/black callcenterai tests benchmarks

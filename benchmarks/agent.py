@@ -27,7 +27,7 @@ import pandas as pd
 from benchmarks.report import REPORT_DIR, render_report
 from benchmarks.services import local_env, start
 from callcenterai.agent import pii
-from callcenterai.agent.routing import RoutingPolicy, needs_transformer, plan_route
+from callcenterai.agent.routing import needs_transformer, plan_route
 from callcenterai.agent.ticket import Scrubbed
 from callcenterai.config import Settings
 from callcenterai.data import read_split
@@ -53,11 +53,11 @@ def percentiles(samples: list[float]) -> dict:
 
 def overhead(text: str, names: bool, repeats: int) -> dict:
     settings = Settings(pii_person_names=names)
-    policy = RoutingPolicy.from_settings(settings)
+    policy = settings.route
     samples = []
     for _ in range(repeats):
         started = time.perf_counter()
-        scrubbed = Scrubbed(text, settings)
+        scrubbed = Scrubbed(text, settings.pii_person_names)
         plan = plan_route(scrubbed.signals, policy)
         needs_transformer(plan, 0.9, policy)
         samples.append(time.perf_counter() - started)

@@ -25,10 +25,11 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score
 
 from benchmarks.report import REPORT_DIR, render_report
-from callcenterai.agent.routing import TFIDF, TRANSFORMER, RoutingPolicy, route_offline
+from callcenterai.agent.routing import TFIDF, TRANSFORMER, route_offline
 from callcenterai.agent.ticket import Scrubbed
-from callcenterai.config import PROJECT_ROOT, Settings
+from callcenterai.config import PROJECT_ROOT, RoutingSettings, Settings
 from callcenterai.data import read_split
+from callcenterai.models.base import top_labels
 from callcenterai.models.store import load_classifier
 
 CONFIDENCE_GRID = [round(x, 2) for x in np.arange(0.40, 1.001, 0.05)]
@@ -36,9 +37,7 @@ COMPLEXITY_GRID = [0.5, 0.6, 0.7, 0.8, 0.9, 1.01]
 
 
 def _predict(model, texts: list[str]) -> tuple[list[str], np.ndarray]:
-    probabilities = model.predict_proba(texts)
-    labels = np.asarray(model.labels)
-    return labels[probabilities.argmax(axis=1)].tolist(), probabilities.max(axis=1)
+    return top_labels(model.predict_proba(texts), model.labels)
 
 
 def score_frame(frame: pd.DataFrame, models: dict) -> pd.DataFrame:
@@ -46,7 +45,9 @@ def score_frame(frame: pd.DataFrame, models: dict) -> pd.DataFrame:
     settings = Settings()
     rows = []
     for text in frame["text"].tolist():
-        scrubbed = Scrubbed(text, settings)  # exactly what the agent does before routing
+        scrubbed = Scrubbed(
+            text, settings.pii_person_names
+        )  # exactly what the agent does before routing
         rows.append((scrubbed.text, scrubbed.signals))
     scored = frame.reset_index(drop=True).copy()
     scored["signals"] = [signals for _, signals in rows]
@@ -56,7 +57,7 @@ def score_frame(frame: pd.DataFrame, models: dict) -> pd.DataFrame:
     return scored
 
 
-def replay(scored: pd.DataFrame, policy: RoutingPolicy) -> tuple[list[str], np.ndarray]:
+def replay(scored: pd.DataFrame, policy: RoutingSettings) -> tuple[list[str], np.ndarray]:
     labels, consulted = [], []
     for row in scored.itertuples():
         model, called = route_offline(
@@ -93,7 +94,7 @@ def paired_bootstrap(truth, agent, other, rounds: int = 1000, seed: int = 0) -> 
     }
 
 
-def side_by_side(scored: pd.DataFrame, policy: RoutingPolicy, bootstrap: bool = False) -> dict:
+def side_by_side(scored: pd.DataFrame, policy: RoutingSettings, bootstrap: bool = False) -> dict:
     truth = scored["label"].tolist()
     agent, consulted = replay(scored, policy)
     english = np.asarray([s.language == "en" for s in scored["signals"]])
@@ -115,13 +116,13 @@ def side_by_side(scored: pd.DataFrame, policy: RoutingPolicy, bootstrap: bool = 
     }
 
 
-def curve(scored: pd.DataFrame, base: RoutingPolicy) -> list[dict]:
+def curve(scored: pd.DataFrame, base: RoutingSettings) -> list[dict]:
     points = []
     truth = scored["label"].tolist()
     english = np.asarray([s.language == "en" for s in scored["signals"]])
     for confidence in CONFIDENCE_GRID:
         for complexity in COMPLEXITY_GRID:
-            policy = RoutingPolicy(
+            policy = RoutingSettings(
                 tfidf_languages=base.tfidf_languages,
                 min_language_confidence=base.min_language_confidence,
                 tfidf_min_confidence=confidence,
@@ -146,7 +147,7 @@ def choose(points: list[dict], budget: float) -> dict:
     return max(within, key=lambda p: (p["macro_f1"], -p["transformer_share"]))
 
 
-def per_language(scored: pd.DataFrame, policy: RoutingPolicy) -> dict:
+def per_language(scored: pd.DataFrame, policy: RoutingSettings) -> dict:
     agent, _ = replay(scored, policy)
     scored = scored.assign(agent_label=agent)
     result = {}
@@ -178,9 +179,9 @@ def main() -> None:
     test = score_frame(read_split(args.processed / "test.csv"), models)
     multilingual = score_frame(pd.read_csv(args.multilingual), models)
 
-    points = curve(val, RoutingPolicy())
+    points = curve(val, RoutingSettings())
     chosen = choose(points, args.budget)
-    policy = RoutingPolicy(
+    policy = RoutingSettings(
         tfidf_min_confidence=chosen["tfidf_min_confidence"],
         complexity_threshold=chosen["complexity_threshold"],
     )

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import REPORT_DIR, render_report
+from callcenterai.models.base import top_labels
 
 MULTILINGUAL = Path("data/eval/multilingual_tickets.csv")
 VARIANTS = ("pytorch_fp32", "onnx_fp32", "onnx_int8", "onnx_int8_matmul")
@@ -32,7 +33,7 @@ def _load(variant: str, torch_dir: Path, onnx_dir: Path, threads: int):
     if variant == "pytorch_fp32":
         import torch
 
-        from callcenterai.models.transformer import TorchClassifier
+        from callcenterai.models.finetune import TorchClassifier
 
         torch.set_num_threads(threads)
         return TorchClassifier.load(torch_dir, batch_size=32)
@@ -90,7 +91,8 @@ def measure_variant(
         batch_times.append(time.perf_counter() - batch_started)
     languages = {}
     multilingual = pd.read_csv(MULTILINGUAL, dtype=str, keep_default_na=False)
-    predicted = np.asarray(model.labels)[model.predict_proba(multilingual["text"]).argmax(1)]
+    predicted, _ = top_labels(model.predict_proba(multilingual["text"]), model.labels)
+    predicted = np.asarray(predicted)
     for language, rows in multilingual.groupby("language"):
         languages[language] = float((predicted[rows.index] == rows["label"]).mean())
     return {
@@ -131,7 +133,7 @@ def training_summary(model_dir: Path) -> dict:
     """Wall time and per-epoch validation scores of the run that trained ``model_dir``."""
     import mlflow
 
-    from callcenterai.registry import setup_tracking
+    from callcenterai.tracking import setup_tracking
 
     setup_tracking()
     run_id = mlflow.models.get_model_info(str(model_dir)).metadata["run_id"]
@@ -158,7 +160,7 @@ def training_summary(model_dir: Path) -> dict:
 
 
 def export_variants(torch_dir: Path, onnx_dir: Path, quantize_embeddings: bool) -> dict:
-    from callcenterai.models.transformer import export_onnx, quantize_int8, write_serving_dir
+    from callcenterai.models.finetune import export_onnx, quantize_int8, write_serving_dir
 
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(torch_dir, Path(tmp) / "model.fp32.onnx")

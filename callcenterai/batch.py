@@ -31,14 +31,16 @@ import pandas as pd
 from callcenterai.agent.routing import (
     TFIDF,
     TRANSFORMER,
-    RoutingPolicy,
     needs_transformer,
     pick_answer,
     plan_route,
 )
 from callcenterai.agent.ticket import Scrubbed
-from callcenterai.config import Settings
+from callcenterai.config import RoutingSettings
 from callcenterai.errors import DataError
+from callcenterai.models.base import top_labels
+from callcenterai.models.store import is_mlflow_uri, load_classifier
+from callcenterai.tracking import setup_tracking
 
 MODES = (TFIDF, TRANSFORMER, "agent-policy")
 OUTPUT_COLUMNS = ("label", "confidence", "model_used")
@@ -89,10 +91,7 @@ def read_tickets(path: Path, id_column: str, text_column: str) -> pd.DataFrame:
 
 
 def load_models(job: BatchJob) -> dict:
-    from callcenterai.models.store import load_classifier
-    from callcenterai.registry import setup_tracking
-
-    if any(uri.startswith(("models:/", "runs:/")) for uri in job.model_uris.values()):
+    if any(is_mlflow_uri(uri) for uri in job.model_uris.values()):
         setup_tracking()
     threads = {"threads": job.inference_threads} if job.inference_threads else {}
     return {
@@ -104,16 +103,15 @@ def load_models(job: BatchJob) -> dict:
 def _answers(model, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     if not texts:
         return np.array([], dtype=object), np.array([], dtype=float)
-    probabilities = model.predict_proba(texts)
-    return np.asarray(model.labels)[probabilities.argmax(axis=1)], probabilities.max(axis=1)
+    labels, confidences = top_labels(model.predict_proba(texts), model.labels)
+    return np.asarray(labels, dtype=object), confidences
 
 
 def classify_frame(
-    frame: pd.DataFrame, job: BatchJob, models: dict, policy: RoutingPolicy
+    frame: pd.DataFrame, job: BatchJob, models: dict, policy: RoutingSettings
 ) -> pd.DataFrame:
     """Scrub and classify a batch; same rows, same order, plus label, confidence, model_used."""
-    settings = Settings(pii_person_names=job.pii_person_names)
-    scrubbed = [Scrubbed(text, settings) for text in frame[job.text_column].tolist()]
+    scrubbed = [Scrubbed(text, job.pii_person_names) for text in frame[job.text_column].tolist()]
     texts = [ticket.text for ticket in scrubbed]
     n = len(texts)
     labels = np.empty(n, dtype=object)
@@ -150,7 +148,7 @@ def classify_frame(
 class ClassifierActor:
     """A Ray actor: loads the models once, then classifies the batches it is given."""
 
-    def __init__(self, job: BatchJob, policy: RoutingPolicy):
+    def __init__(self, job: BatchJob, policy: RoutingSettings):
         self.job, self.policy = job, policy
         self.models = load_models(job)
 
@@ -222,7 +220,7 @@ def classify_file(
     input_path: Path,
     output_path: Path,
     job: BatchJob,
-    policy: RoutingPolicy,
+    policy: RoutingSettings,
     workers: int = 2,
     batch_size: int = 512,
     ray_address: str | None = None,

@@ -95,11 +95,7 @@ OutputOption = Annotated[Optional[Path], typer.Option(help="Model folder to writ
 
 
 def _train(kind: str, input, output, params) -> None:
-    from callcenterai.pipeline import (
-        stage_train_tfidf,
-        stage_train_transformer,
-        train_from_csv,
-    )
+    from callcenterai.pipeline import stage_train, train_from_csv
 
     if input:
         result = train_from_csv(
@@ -111,8 +107,7 @@ def _train(kind: str, input, output, params) -> None:
             params.data.label_column,
         )
     else:
-        stage = {"tfidf": stage_train_tfidf, "transformer": stage_train_transformer}[kind]
-        result = stage(_layout(), params, output)
+        result = stage_train(kind, _layout(), params, output)
     _print(
         {
             "model_dir": result.model_dir,
@@ -329,7 +324,6 @@ def batch(
     Writes id, label, confidence and model_used per ticket, in input order. Models default to
     models:/callcenterai-<kind>@production with MLFLOW_TRACKING_URI, else models/<kind>.
     """
-    from callcenterai.agent.routing import RoutingPolicy
     from callcenterai.batch import BatchJob, classify_file
     from callcenterai.config import get_settings
 
@@ -341,7 +335,7 @@ def batch(
         input,
         output,
         job,
-        RoutingPolicy.from_settings(settings),
+        settings.route,
         workers=workers,
         batch_size=batch_size,
         ray_address=ray_address,

@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from callcenterai.agent.routing import RoutingPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TFIDF_MODEL_NAME = "callcenterai-tfidf"
@@ -26,11 +24,41 @@ STAGING_ALIAS = "staging"
 PRODUCTION_ALIAS = "production"
 
 
+class RoutingSettings(BaseModel):
+    """The agent's routing policy (read by :mod:`callcenterai.agent.routing`).
+
+    Defaults chosen by ``python -m benchmarks.routing`` on the validation split (budget: at most
+    30 % of English tickets consult the transformer); see reports/benchmark.md.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    tfidf_languages: tuple[str, ...] = Field(("en",), description="Languages TF-IDF may answer.")
+    min_language_confidence: float = Field(
+        0.5, ge=0, le=1, description="Below this, a non-English detection is not trusted."
+    )
+    tfidf_min_confidence: float = Field(
+        0.75, ge=0, le=1, description="Below this TF-IDF confidence the transformer is consulted."
+    )
+    complexity_threshold: float = Field(
+        0.8, ge=0, description="Complexity at which the transformer is consulted (>1: never)."
+    )
+    answer: Literal["most_confident", "transformer"] = Field(
+        "most_confident", description="Whose answer wins when both models answered."
+    )
+
+
 class Settings(BaseSettings):
     """Runtime settings, read from the environment (prefix ``CALLCENTERAI_``) or a ``.env`` file."""
 
     model_config = SettingsConfigDict(
-        env_prefix="CALLCENTERAI_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="CALLCENTERAI_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        # CALLCENTERAI_ROUTE_TFIDF_MIN_CONFIDENCE -> route.tfidf_min_confidence
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
     )
 
     home: Path = Field(
@@ -95,29 +123,10 @@ class Settings(BaseSettings):
     pii_person_names: bool = Field(
         True, description="Also mask person names (en/fr) when the spaCy models are installed."
     )
-    # Routing policy (callcenterai/agent/routing.py); defaults tuned on the validation split.
-    route_tfidf_languages: list[str] = Field(
-        default_factory=lambda: ["en"], description="Languages TF-IDF may answer."
-    )
-    route_min_language_confidence: float = Field(
-        RoutingPolicy.min_language_confidence,
-        ge=0,
-        le=1,
-        description="Below this, a non-English detection is not trusted.",
-    )
-    route_tfidf_min_confidence: float = Field(
-        RoutingPolicy.tfidf_min_confidence,
-        ge=0,
-        le=1,
-        description="Below this TF-IDF confidence the transformer is consulted.",
-    )
-    route_complexity_threshold: float = Field(
-        RoutingPolicy.complexity_threshold,
-        ge=0,
-        description="Complexity at which the transformer is consulted (>1: never).",
-    )
-    route_answer: Literal["most_confident", "transformer"] = Field(
-        "most_confident", description="Whose answer wins when both models answered."
+    route: RoutingSettings = Field(
+        default_factory=RoutingSettings,
+        description="The routing policy (CALLCENTERAI_ROUTE_<FIELD>, e.g. "
+        "CALLCENTERAI_ROUTE_TFIDF_MIN_CONFIDENCE).",
     )
 
     @property

@@ -25,6 +25,7 @@ from sklearn.metrics import (
 from callcenterai.config import DataParams
 from callcenterai.data import LABEL, TEXT, load_tickets, resolve_columns
 from callcenterai.errors import DataError
+from callcenterai.models.base import Classifier, top_labels
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def compute_metrics(
     short_words: int,
 ) -> dict[str, Any]:
     """Metrics of predictions ``probabilities`` (columns in ``labels`` order) against ``truth``."""
-    predicted = [labels[i] for i in probabilities.argmax(axis=1)]
+    predicted, _ = top_labels(probabilities, labels)
     unknown = sorted(set(truth) - set(labels))
     if unknown:
         raise DataError(f"the test data has labels the model does not know: {', '.join(unknown)}")
@@ -103,7 +104,9 @@ def compute_metrics(
     return metrics
 
 
-def evaluate_frame(classifier, frame: pd.DataFrame, short_words: int) -> tuple[dict, list[str]]:
+def evaluate_frame(
+    classifier: Classifier, frame: pd.DataFrame, short_words: int
+) -> tuple[dict, list[str]]:
     """Evaluate ``classifier`` on a ``text``/``label`` frame; return metrics and predictions."""
     probabilities = classifier.predict_proba(frame[TEXT].tolist())
     word_counts = frame[TEXT].str.split().str.len().to_numpy()
@@ -111,7 +114,7 @@ def evaluate_frame(classifier, frame: pd.DataFrame, short_words: int) -> tuple[d
         frame[LABEL].tolist(), probabilities, classifier.labels, word_counts, short_words
     )
     metrics["model"] = {"name": classifier.name, "version": classifier.version}
-    predicted = [classifier.labels[i] for i in probabilities.argmax(axis=1)]
+    predicted, _ = top_labels(probabilities, classifier.labels)
     return metrics, predicted
 
 
@@ -125,17 +128,6 @@ def load_eval_data(path: Path, params: DataParams) -> tuple[pd.DataFrame, dict[s
         "rows_read": report.rows_read,
         "rows_dropped_empty": report.empty_text_dropped + report.empty_label_dropped,
     }
-
-
-def score_model(model_uri: str, data_path: Path, params: DataParams | None = None) -> dict:
-    """Load a model and evaluate it on a CSV; the metrics dict of :func:`compute_metrics`."""
-    from callcenterai.models.store import load_classifier
-
-    params = params or DataParams()
-    frame, data_info = load_eval_data(Path(data_path), params)
-    metrics, _ = evaluate_frame(load_classifier(model_uri), frame, params.short_ticket_words)
-    metrics["data"] = data_info
-    return metrics
 
 
 def plot_confusion_matrix(metrics: dict, path: Path) -> Path:

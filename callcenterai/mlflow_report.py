@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from callcenterai.config import MODEL_NAMES, PROJECT_ROOT
-from callcenterai.registry import setup_tracking
+from callcenterai.tracking import setup_tracking
 
 SUMMARY_METRICS = ("accuracy", "macro_f1", "weighted_f1", "ece", "log_loss")
 

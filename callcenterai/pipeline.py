@@ -12,19 +12,17 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlflow import MlflowClient
+
 from callcenterai.config import MODEL_NAMES, PRODUCTION_ALIAS, TFIDF_MODEL_NAME, Params
 from callcenterai.data import DataReport, load_tickets, prepare, read_split, split_tickets
 from callcenterai.evaluate import evaluate_frame, load_eval_data, write_outputs
-from callcenterai.models.store import load_classifier
-from callcenterai.registry import (
-    alias_version,
-    log_evaluation,
-    metric_key,
-    promote,
-    setup_tracking,
-)
+from callcenterai.models.store import is_mlflow_uri, load_classifier
+from callcenterai.promotion import promote
+from callcenterai.registry import alias_version
 from callcenterai.sample import write_sample
-from callcenterai.train import TrainResult, train_tfidf, train_transformer
+from callcenterai.tracking import log_evaluation, metric_key, setup_tracking
+from callcenterai.train import TrainResult, train_model
 
 logger = logging.getLogger(__name__)
 
@@ -66,23 +64,15 @@ def _read_report(layout: Layout) -> dict | None:
     return None
 
 
-def stage_train_tfidf(layout: Layout, params: Params, output: Path | None = None) -> TrainResult:
-    return train_tfidf(
-        read_split(layout.split("train")),
-        read_split(layout.split("val")),
-        output or layout.model_dir("tfidf"),
-        params,
-        data_report=_read_report(layout),
-    )
-
-
-def stage_train_transformer(
-    layout: Layout, params: Params, output: Path | None = None
+def stage_train(
+    kind: str, layout: Layout, params: Params, output: Path | None = None
 ) -> TrainResult:
-    return train_transformer(
+    """Train a model of ``kind`` on the prepared train split, validated on the val split."""
+    return train_model(
+        kind,
         read_split(layout.split("train")),
         read_split(layout.split("val")),
-        output or layout.model_dir("transformer"),
+        output or layout.model_dir(kind),
         params,
         data_report=_read_report(layout),
     )
@@ -102,32 +92,32 @@ def train_from_csv(
     )
     splits = split_tickets(frame, params.data)
     report.split_sizes = {name: len(split) for name, split in splits.items()}
-    trainer = {"tfidf": train_tfidf, "transformer": train_transformer}[kind]
-    return trainer(splits["train"], splits["val"], output, params, data_report=report)
+    return train_model(kind, splits["train"], splits["val"], output, params, data_report=report)
 
 
 def stage_evaluate(
     model_uri: str, data_path: Path, output: Path, params: Params, log_to_mlflow: bool = True
 ) -> dict:
-    """Evaluate a model on a labelled CSV, write the outputs, and add them to the model's run."""
+    """Evaluate a model on a labelled CSV, write the outputs, and add them to the model's run.
+
+    The tracking store is selected before the model is loaded, so a ``models:/`` URI is looked
+    up in the project's store (``MLFLOW_TRACKING_URI`` or the local one), never MLflow's default.
+    """
+    if log_to_mlflow or is_mlflow_uri(model_uri):
+        setup_tracking()
     classifier = load_classifier(model_uri)
     frame, data_info = load_eval_data(data_path, params.data)
     metrics, predicted = evaluate_frame(classifier, frame, params.data.short_ticket_words)
     metrics["data"] = data_info
     files = write_outputs(metrics, frame["label"].tolist(), predicted, output)
     if log_to_mlflow:
-        _log_to_model_run(model_uri, metrics, files, classifier)
+        _log_to_model_run(classifier, metrics, files)
     return metrics
 
 
-def _log_to_model_run(model_uri: str, metrics: dict, files: dict, classifier) -> None:
-    import mlflow
-
-    setup_tracking()
-    info = mlflow.models.get_model_info(model_uri)
-    run_id = (info.metadata or {}).get("run_id") or info.run_id
-    if not run_id:
-        logger.warning("model %s has no MLflow run: evaluation not logged", model_uri)
+def _log_to_model_run(classifier, metrics: dict, files: dict) -> None:
+    if not classifier.run_id:
+        logger.warning("model %s has no MLflow run: evaluation not logged", classifier.name)
         return
     version = None
     if classifier.version != "local":
@@ -135,7 +125,7 @@ def _log_to_model_run(model_uri: str, metrics: dict, files: dict, classifier) ->
     # Metrics are named after the evaluated file: test.csv gives test_macro_f1, so evaluating
     # another file (e.g. the multilingual set) never overwrites the test score.
     prefix = f"{metric_key(Path(metrics['data']['path']).stem)}_"
-    log_evaluation(run_id, metrics, list(files.values()), prefix, version)
+    log_evaluation(classifier.run_id, metrics, list(files.values()), prefix, version)
 
 
 def stage_promote(
@@ -159,7 +149,7 @@ def quickstart(workdir: Path, params: Params, sample_size: int = 2000) -> dict:
     layout = Layout(workdir)
     sample = write_sample(workdir / "data" / "raw" / "sample_tickets.csv", n=sample_size)
     report = stage_prepare(sample, layout, params)
-    result = stage_train_tfidf(layout, params)
+    result = stage_train("tfidf", layout, params)
     metrics = stage_evaluate(
         str(layout.model_dir("tfidf")), layout.split("test"), layout.metrics("tfidf"), params
     )
@@ -187,8 +177,6 @@ SAMPLE_TRANSFORMER = {"epochs": 2, "max_length": 64, "learning_rate": 2e-4}
 
 def production_versions() -> dict[str, str | None]:
     """The version holding the production alias of each model, or None."""
-    from mlflow import MlflowClient
-
     setup_tracking()
     client = MlflowClient()
     versions = {}
@@ -217,8 +205,7 @@ def bootstrap(
     report = stage_prepare(input_path, layout, params)
     summary: dict = {"input": str(input_path), "rows_kept": report.rows_kept, "trained": missing}
     for kind in missing:
-        trainer = stage_train_tfidf if kind == "tfidf" else stage_train_transformer
-        result = trainer(layout, params)
+        result = stage_train(kind, layout, params)
         metrics = stage_evaluate(
             str(layout.model_dir(kind)), layout.split("test"), layout.metrics(kind), params
         )

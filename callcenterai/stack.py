@@ -114,20 +114,14 @@ class Stack:
         return child
 
     def _wait(self, child: Child, url: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if child.process.poll() is not None:
-                raise StackError(
-                    f"{child.name} exited with code {child.process.returncode}; "
-                    f"its log ({child.log_path}) ends with:\n{child.tail()}"
-                )
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:  # nosec B310 - loopback
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.5)
-        raise StackError(f"{child.name} was not ready at {url} after {timeout:.0f} s")
+        try:
+            wait_until_ready(url, timeout, child.process, child.name)
+        except StackError as exc:
+            if child.process.poll() is None:
+                raise
+            raise StackError(
+                f"{exc}; its log ({child.log_path}) ends with:\n{child.tail()}"
+            ) from None
 
     def _serve(self, kind: str) -> None:
         command = [sys.executable, "-m", "callcenterai", "serve", kind]
@@ -250,6 +244,23 @@ class Stack:
                 child.process.wait(timeout=5)
         self.children.clear()
         self.pidfile.unlink(missing_ok=True)
+
+
+def wait_until_ready(
+    url: str, timeout: float, process: subprocess.Popen | None = None, name: str = "server"
+) -> None:
+    """Poll ``url`` until it answers 200; fail early if ``process`` exits meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise StackError(f"{name} exited with code {process.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # nosec B310 - loopback
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise StackError(f"{name} was not ready at {url} after {timeout:.0f} s")
 
 
 def stop_group(pid: int, signum: int = signal.SIGTERM) -> None:

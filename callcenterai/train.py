@@ -1,8 +1,9 @@
 """Training runs: fit a model on the prepared splits, track it in MLflow, register it.
 
-Each run logs its parameters, validation metrics, data report, confusion matrix and
-classification report, then logs the model, registers a new version and gives it the
-``staging`` alias. The same model is written to a local folder for DVC and offline use.
+:func:`train_model` is the same for every kind: each run logs its parameters, validation
+metrics, data report, confusion matrix and classification report, then logs the model, registers
+a new version and gives it the ``staging`` alias. The same model is written to a local folder for
+DVC and offline use. What differs between kinds is how the model is fitted (:data:`FITTERS`).
 """
 
 from __future__ import annotations
@@ -11,20 +12,36 @@ import json
 import logging
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
 import pandas as pd
+from sklearn.model_selection import train_test_split
 
-from callcenterai.config import STAGING_ALIAS, TFIDF_MODEL_NAME, Params
+from callcenterai.config import MODEL_NAMES, STAGING_ALIAS, Params
 from callcenterai.data import DataReport
 from callcenterai.evaluate import evaluate_frame, plot_confusion_matrix
-from callcenterai.models.store import log_tfidf, save_tfidf
+from callcenterai.models.base import Classifier
+from callcenterai.models.finetune import export_onnx, fine_tune, quantize_int8, write_serving_dir
+from callcenterai.models.offline_e5 import resolve_base_model
+from callcenterai.models.store import log_model, save_model
 from callcenterai.models.tfidf import TfidfClassifier
-from callcenterai.registry import flatten_metrics, set_alias, setup_tracking
+from callcenterai.models.transformer import TransformerClassifier
+from callcenterai.registry import set_alias
+from callcenterai.tracking import flatten_metrics, setup_tracking
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Fitted:
+    """A fitted model, as a kind's fitting step returns it."""
+
+    model: Classifier
+    val_metrics: dict
+    train_seconds: float
+    metadata: dict = field(default_factory=dict)  # written into the MLflow model
 
 
 @dataclass
@@ -72,166 +89,138 @@ def _log_validation(val_metrics: dict, workdir: Path) -> None:
     mlflow.log_artifact(str(figure))
 
 
-def train_tfidf(
-    train: pd.DataFrame,
-    val: pd.DataFrame,
-    output_dir: Path,
-    params: Params,
-    data_report: DataReport | dict | None = None,
-    register: bool = True,
-) -> TrainResult:
-    """Train the TF-IDF model on ``train``, validate on ``val``, log and register it."""
-    setup_tracking()
-    with mlflow.start_run(run_name="tfidf") as run, tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        _log_run_inputs(
-            "tfidf", params.tfidf.model_dump(), params, train, val, data_report, workdir
+def fit_tfidf(
+    train: pd.DataFrame, val: pd.DataFrame, params: Params, workdir: Path, output_dir: Path
+) -> Fitted:
+    """TF-IDF + calibrated linear SVM on ``train``, scored on ``val``."""
+    started = time.perf_counter()
+    classifier = TfidfClassifier.train(
+        train["text"], train["label"], params.tfidf, seed=params.data.seed
+    )
+    train_seconds = time.perf_counter() - started
+    mlflow.log_metric("vocabulary_size", len(classifier.vectorizer.vocabulary_))
+    val_metrics, _ = evaluate_frame(classifier, val, params.data.short_ticket_words)
+    return Fitted(classifier, val_metrics, train_seconds)
+
+
+def fit_transformer(
+    train: pd.DataFrame, val: pd.DataFrame, params: Params, workdir: Path, output_dir: Path
+) -> Fitted:
+    """Fine-tune the transformer, export ONNX (fp32 and int8), keep the one to serve.
+
+    The int8 model is served when its validation macro-F1 is within
+    ``transformer.max_int8_f1_drop`` of PyTorch's; otherwise the fp32 ONNX model is. The
+    fine-tuned PyTorch checkpoint is kept beside ``output_dir`` (``<name>_torch``) for benchmarks
+    and parity checks.
+    """
+    settings = params.transformer
+    torch_dir = output_dir.parent / f"{output_dir.name}_torch"
+    base_model = resolve_base_model(settings.base_model)
+
+    def log_epoch(epoch_log) -> None:
+        mlflow.log_metrics(
+            {
+                "train_loss": epoch_log.train_loss,
+                "val_macro_f1_epoch": epoch_log.val_macro_f1,
+                "val_accuracy_epoch": epoch_log.val_accuracy,
+                "epoch_seconds": epoch_log.seconds,
+            },
+            step=epoch_log.epoch,
         )
 
-        started = time.perf_counter()
-        classifier = TfidfClassifier.train(
-            train["text"], train["label"], params.tfidf, seed=params.data.seed
-        )
-        train_seconds = time.perf_counter() - started
-        vocabulary = len(classifier.vectorizer.vocabulary_)
-        mlflow.log_metrics({"train_seconds": train_seconds, "vocabulary_size": vocabulary})
-
-        val_metrics, _ = evaluate_frame(classifier, val, params.data.short_ticket_words)
-        _log_validation(val_metrics, workdir)
-
-        registered_name = TFIDF_MODEL_NAME if register else None
-        info = log_tfidf(classifier, registered_name, {"run_id": run.info.run_id})
-        version = str(info.registered_model_version) if register else None
-        if register:
-            set_alias(TFIDF_MODEL_NAME, STAGING_ALIAS, version)
-        metadata = {"run_id": run.info.run_id, "tracking_uri": mlflow.get_tracking_uri()}
-        if register:
-            metadata.update(registered_model_name=registered_name, registered_model_version=version)
-        save_tfidf(classifier, output_dir, metadata)
+    result = fine_tune(
+        train["text"].tolist(),
+        train["label"].tolist(),
+        val["text"].tolist(),
+        val["label"].tolist(),
+        settings,
+        base_model,
+        torch_dir,
+        seed=params.data.seed,
+        on_epoch=log_epoch,
+    )
+    mlflow.log_metrics(
+        {"best_epoch": result.best_epoch, "val_macro_f1_torch": result.best_val_macro_f1}
+    )
+    onnx_fp32 = export_onnx(torch_dir, workdir / "onnx" / "model.fp32.onnx")
+    onnx_int8 = quantize_int8(
+        onnx_fp32, workdir / "onnx" / "model.int8.onnx", settings.quantize_embeddings
+    )
+    candidates = {}
+    for label, onnx_path in (("fp32", onnx_fp32), ("int8", onnx_int8)):
+        # The folder's name is the artifact's name in the MLflow model: always "serving".
+        serving = write_serving_dir(torch_dir, onnx_path, workdir / label / "serving")
+        model = TransformerClassifier(serving)
+        metrics, _ = evaluate_frame(model, val, params.data.short_ticket_words)
+        candidates[label] = (model, metrics)
+        mlflow.log_metric(f"val_macro_f1_onnx_{label}", metrics["macro_f1"])
+        mlflow.log_metric(f"onnx_{label}_megabytes", onnx_path.stat().st_size / 2**20)
+    drop = result.best_val_macro_f1 - candidates["int8"][1]["macro_f1"]
+    chosen = "int8" if drop <= settings.max_int8_f1_drop else "fp32"
+    mlflow.set_tag("serving_precision", chosen)
     logger.info(
-        "trained tfidf in %.1fs: val macro-F1 %.4f, run %s, version %s",
-        train_seconds,
-        val_metrics["macro_f1"],
-        run.info.run_id,
-        version,
+        "transformer: val macro-F1 torch %.4f, int8 %.4f: serving %s",
+        result.best_val_macro_f1,
+        candidates["int8"][1]["macro_f1"],
+        chosen,
     )
-    return TrainResult(
-        output_dir, run.info.run_id, registered_name, version, train_seconds, val_metrics
-    )
+    model, val_metrics = candidates[chosen]
+    return Fitted(model, val_metrics, result.train_seconds, {"serving_precision": chosen})
+
+
+FITTERS = {"tfidf": fit_tfidf, "transformer": fit_transformer}
 
 
 def _stratified_subset(frame: pd.DataFrame, size: int | None, seed: int) -> pd.DataFrame:
     if size is None or size >= len(frame):
         return frame
-    from sklearn.model_selection import train_test_split
-
     subset, _ = train_test_split(frame, train_size=size, stratify=frame["label"], random_state=seed)
     return subset
 
 
-def train_transformer(
+def train_model(
+    kind: str,
     train: pd.DataFrame,
     val: pd.DataFrame,
     output_dir: Path,
     params: Params,
     data_report: DataReport | dict | None = None,
     register: bool = True,
-    torch_dir: Path | None = None,
 ) -> TrainResult:
-    """Fine-tune the transformer, export ONNX (fp32 and int8), log and register the serving model.
-
-    The int8 model is served when its validation macro-F1 is within
-    ``transformer.max_int8_f1_drop`` of PyTorch's; otherwise the fp32 ONNX model is. The
-    fine-tuned PyTorch checkpoint is kept in ``torch_dir`` for benchmarks and parity checks.
-    """
-    from callcenterai.config import TRANSFORMER_MODEL_NAME
-    from callcenterai.models.base_model import resolve_base_model
-    from callcenterai.models.store import log_transformer, save_transformer
-    from callcenterai.models.transformer import (
-        TransformerClassifier,
-        export_onnx,
-        fine_tune,
-        quantize_int8,
-        write_serving_dir,
+    """Train a model of ``kind`` on ``train``, validate on ``val``, log and register it."""
+    if kind not in FITTERS:
+        raise ValueError(f"unknown model kind {kind!r}: one of {', '.join(FITTERS)}")
+    output_dir = Path(output_dir)
+    kind_params = getattr(params, kind)
+    train = _stratified_subset(
+        train, getattr(kind_params, "max_train_samples", None), params.data.seed
     )
-
-    settings = params.transformer
-    torch_dir = torch_dir or output_dir.parent / f"{output_dir.name}_torch"
-    base_model = resolve_base_model(settings.base_model)
-    train = _stratified_subset(train, settings.max_train_samples, params.data.seed)
     setup_tracking()
-    with mlflow.start_run(run_name="transformer") as run, tempfile.TemporaryDirectory() as tmp:
+    with mlflow.start_run(run_name=kind) as run, tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        _log_run_inputs(
-            "transformer", settings.model_dump(), params, train, val, data_report, workdir
-        )
+        run_id = run.info.run_id
+        _log_run_inputs(kind, kind_params.model_dump(), params, train, val, data_report, workdir)
+        fitted = FITTERS[kind](train, val, params, workdir, output_dir)
+        mlflow.log_metric("train_seconds", fitted.train_seconds)
+        _log_validation(fitted.val_metrics, workdir)
 
-        def log_epoch(epoch_log) -> None:
-            mlflow.log_metrics(
-                {
-                    "train_loss": epoch_log.train_loss,
-                    "val_macro_f1_epoch": epoch_log.val_macro_f1,
-                    "val_accuracy_epoch": epoch_log.val_accuracy,
-                    "epoch_seconds": epoch_log.seconds,
-                },
-                step=epoch_log.epoch,
-            )
-
-        result = fine_tune(
-            train["text"].tolist(),
-            train["label"].tolist(),
-            val["text"].tolist(),
-            val["label"].tolist(),
-            settings,
-            base_model,
-            torch_dir,
-            seed=params.data.seed,
-            on_epoch=log_epoch,
-        )
-        mlflow.log_metrics(
-            {
-                "train_seconds": result.train_seconds,
-                "best_epoch": result.best_epoch,
-                "val_macro_f1_torch": result.best_val_macro_f1,
-            }
-        )
-        onnx_fp32 = export_onnx(torch_dir, workdir / "onnx" / "model.fp32.onnx")
-        onnx_int8 = quantize_int8(
-            onnx_fp32, workdir / "onnx" / "model.int8.onnx", settings.quantize_embeddings
-        )
-        scores = {}
-        for label, onnx_path in (("fp32", onnx_fp32), ("int8", onnx_int8)):
-            # The folder's name is the artifact's name in the MLflow model: always "serving".
-            candidate = write_serving_dir(torch_dir, onnx_path, workdir / label / "serving")
-            metrics, _ = evaluate_frame(
-                TransformerClassifier(candidate), val, params.data.short_ticket_words
-            )
-            scores[label] = metrics
-            mlflow.log_metric(f"val_macro_f1_onnx_{label}", metrics["macro_f1"])
-            mlflow.log_metric(f"onnx_{label}_megabytes", onnx_path.stat().st_size / 2**20)
-        drop = result.best_val_macro_f1 - scores["int8"]["macro_f1"]
-        chosen = "int8" if drop <= settings.max_int8_f1_drop else "fp32"
-        mlflow.set_tag("serving_precision", chosen)
-        val_metrics = scores[chosen]
-        _log_validation(val_metrics, workdir)
-        serving = workdir / chosen / "serving"
-        registered_name = TRANSFORMER_MODEL_NAME if register else None
-        meta = {"run_id": run.info.run_id, "serving_precision": chosen}
-        info = log_transformer(serving, registered_name, meta)
+        registered_name = MODEL_NAMES[kind] if register else None
+        metadata = {"run_id": run_id, **fitted.metadata}
+        info = log_model(fitted.model, registered_name, metadata)
         version = str(info.registered_model_version) if register else None
         if register:
-            set_alias(TRANSFORMER_MODEL_NAME, STAGING_ALIAS, version)
-            meta.update(registered_model_name=registered_name, registered_model_version=version)
-        meta["tracking_uri"] = mlflow.get_tracking_uri()
-        save_transformer(serving, output_dir, meta)
+            set_alias(registered_name, STAGING_ALIAS, version)
+            metadata.update(registered_model_name=registered_name, registered_model_version=version)
+        metadata["tracking_uri"] = mlflow.get_tracking_uri()
+        save_model(fitted.model, output_dir, metadata)
     logger.info(
-        "trained transformer in %.0fs: val macro-F1 torch %.4f, served %s %.4f, version %s",
-        result.train_seconds,
-        result.best_val_macro_f1,
-        chosen,
-        val_metrics["macro_f1"],
+        "trained %s in %.1fs: val macro-F1 %.4f, run %s, version %s",
+        kind,
+        fitted.train_seconds,
+        fitted.val_metrics["macro_f1"],
+        run_id,
         version,
     )
     return TrainResult(
-        output_dir, run.info.run_id, registered_name, version, result.train_seconds, val_metrics
+        output_dir, run_id, registered_name, version, fitted.train_seconds, fitted.val_metrics
     )

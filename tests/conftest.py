@@ -8,17 +8,17 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from callcenterai.config import PROJECT_ROOT, Params, get_settings
 from callcenterai.data import load_tickets
-from callcenterai.models.store import save_tfidf
+from callcenterai.models.store import save_model
 from callcenterai.models.tfidf import TfidfClassifier
-from callcenterai.pipeline import Layout, stage_prepare, stage_train_tfidf
+from callcenterai.pipeline import Layout, stage_prepare, stage_train
 from callcenterai.sample import write_sample
+from callcenterai.stack import wait_until_ready
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 KAGGLE_CSV = SHARED_DATA / "it-service-ticket-classification" / "tickets_dev.csv"
@@ -70,7 +70,7 @@ def prepared(tmp_path, sample_csv, params) -> Layout:
 @pytest.fixture
 def trained(prepared, params):
     """A TF-IDF model trained on the sample and registered (staging) in the test's store."""
-    return prepared, stage_train_tfidf(prepared, params)
+    return prepared, stage_train("tfidf", prepared, params)
 
 
 @pytest.fixture(scope="session")
@@ -114,22 +114,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(
-                f"server exited with code {process.returncode} before {url} answered"
-            )
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # nosec B310 - loopback only
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"{url} did not answer within {timeout}s")
-
-
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory):
     """A real ``mlflow server`` (sqlite store, proxied artifacts) on a loopback port."""
@@ -149,7 +133,7 @@ def mlflow_server(tmp_path_factory):
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_http(f"{url}/health", timeout=90, process=process)
+        wait_until_ready(f"{url}/health", timeout=90, process=process)
         yield url
     finally:
         process.terminate()
@@ -198,7 +182,7 @@ def start_service(kind: str, port: int, tmp_path: Path, *args: str, env: dict | 
         env=env,
     )
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=120, process=server.process)
+        wait_until_ready(f"http://127.0.0.1:{port}/ready", timeout=120, process=server.process)
     except (RuntimeError, TimeoutError):
         server.stop()
         raise AssertionError(server.output()[-3000:]) from None
@@ -230,7 +214,7 @@ def start_prometheus(targets: dict[str, int], tmp_path: Path) -> tuple[Server, s
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_http(f"{url}/-/ready", timeout=60, process=server.process)
+        wait_until_ready(f"{url}/-/ready", timeout=60, process=server.process)
     except (RuntimeError, TimeoutError):
         server.stop()
         raise AssertionError(server.output()[-3000:]) from None
@@ -262,20 +246,20 @@ def tfidf_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("tfidf-model")
     frame, _ = load_tickets(write_sample(root / "s.csv", n=1200), ["Document"], "Topic_group")
     model = TfidfClassifier.train(frame["text"], frame["label"], Params().tfidf)
-    return save_tfidf(model, root / "model", {"registered_model_name": "callcenterai-tfidf"})
+    return save_model(model, root / "model", {"registered_model_name": "callcenterai-tfidf"})
 
 
 @pytest.fixture(scope="session")
 def tiny_transformer_dir(tiny_distilbert, tmp_path_factory):
     """A serving folder (MLflow pyfunc, ONNX int8) of a tiny DistilBERT fine-tuned on the sample."""
     from callcenterai.config import TransformerParams
-    from callcenterai.models.store import save_transformer
-    from callcenterai.models.transformer import (
+    from callcenterai.models.finetune import (
         export_onnx,
         fine_tune,
         quantize_int8,
         write_serving_dir,
     )
+    from callcenterai.models.transformer import TransformerClassifier
 
     root = tmp_path_factory.mktemp("tiny-transformer")
     frame, _ = load_tickets(write_sample(root / "s.csv", n=400), ["Document"], "Topic_group")
@@ -286,4 +270,4 @@ def tiny_transformer_dir(tiny_distilbert, tmp_path_factory):
     )  # fmt: skip
     onnx = quantize_int8(export_onnx(result.output_dir, root / "fp32.onnx"), root / "int8.onnx")
     serving = write_serving_dir(result.output_dir, onnx, root / "build" / "serving")
-    return save_transformer(serving, root / "model", {})
+    return save_model(TransformerClassifier(serving), root / "model", {})

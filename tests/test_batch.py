@@ -8,8 +8,8 @@ import sys
 import pandas as pd
 import pytest
 
-from callcenterai.agent.routing import RoutingPolicy
 from callcenterai.batch import BatchJob, classify_file, classify_frame, load_models, read_tickets
+from callcenterai.config import RoutingSettings
 from callcenterai.errors import DataError
 
 FRENCH = "Bonjour, mon écran d'ordinateur portable reste noir depuis ce matin, merci"
@@ -41,7 +41,7 @@ def tickets_csv(tmp_path):
 def test_classify_frame_keeps_rows_and_follows_the_agent_policy(job_uris):
     job = BatchJob("agent-policy", job_uris, "id", "text", pii_person_names=False)
     frame = pd.DataFrame({"id": [30, 10, 20, 40, 50, 60], "text": TICKETS})
-    policy = RoutingPolicy(tfidf_min_confidence=0.0, complexity_threshold=1.01)
+    policy = RoutingSettings(tfidf_min_confidence=0.0, complexity_threshold=1.01)
     result = classify_frame(frame, job, load_models(job), policy)
     assert result["id"].tolist() == [30, 10, 20, 40, 50, 60]
     assert list(result.columns) == ["id", "label", "confidence", "model_used"]
@@ -56,7 +56,7 @@ def test_single_model_modes(job_uris):
     frame = pd.DataFrame({"id": range(6), "text": TICKETS})
     for kind in ("tfidf", "transformer"):
         job = BatchJob(kind, job_uris)
-        result = classify_frame(frame, job, load_models(job), RoutingPolicy())
+        result = classify_frame(frame, job, load_models(job), RoutingSettings())
         assert set(result["model_used"]) == {kind} and len(result) == 6
 
 
@@ -79,7 +79,7 @@ def test_read_tickets_errors_and_generated_ids(tmp_path):
 def test_in_process_file_to_parquet(job_uris, tickets_csv, tmp_path):
     job = BatchJob("tfidf", job_uris, "ticket_id", "body", pii_person_names=False)
     output = tmp_path / "out" / "labels.parquet"
-    summary = classify_file(tickets_csv, output, job, RoutingPolicy(), workers=0, batch_size=50)
+    summary = classify_file(tickets_csv, output, job, RoutingSettings(), workers=0, batch_size=50)
     written = pd.read_parquet(output)
     assert summary["tickets"] == 240 and summary["model_used"] == {"tfidf": 240}
     assert written["ticket_id"].tolist() == pd.read_csv(tickets_csv)["ticket_id"].tolist()

@@ -15,8 +15,8 @@ When both models answered, the more confident answer is kept (``answer="most_con
 the transformer's (``answer="transformer"``). On the validation split, keeping the more
 confident answer beat always trusting the transformer (reports/benchmark.md, Routing).
 
-Thresholds are settings (``CALLCENTERAI_ROUTE_*``), not code; their defaults were tuned on the
-validation split.
+Thresholds are settings (:class:`~callcenterai.config.RoutingSettings`, ``CALLCENTERAI_ROUTE_*``),
+not code; their defaults were tuned on the validation split.
 """
 
 from __future__ import annotations
@@ -24,32 +24,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+
+from callcenterai.config import RoutingSettings
 
 TFIDF, TRANSFORMER = "tfidf", "transformer"
 MODELS = (TFIDF, TRANSFORMER)
 _SENTENCE_END_RE = re.compile(r"[.!?؟。]+(?:\s|$)|\n+")
-
-
-@dataclass(frozen=True)
-class RoutingPolicy:
-    tfidf_languages: tuple[str, ...] = ("en",)
-    min_language_confidence: float = 0.5
-    # Defaults chosen by `python -m benchmarks.routing` on the validation split (budget: at most
-    # 30 % of English tickets consult the transformer); see reports/benchmark.md.
-    tfidf_min_confidence: float = 0.75
-    complexity_threshold: float = 0.8  # above 1.0 the rule never fires
-    answer: Literal["most_confident", "transformer"] = "most_confident"
-
-    @classmethod
-    def from_settings(cls, settings) -> "RoutingPolicy":
-        return cls(
-            tfidf_languages=tuple(settings.route_tfidf_languages),
-            min_language_confidence=settings.route_min_language_confidence,
-            tfidf_min_confidence=settings.route_tfidf_min_confidence,
-            complexity_threshold=settings.route_complexity_threshold,
-            answer=settings.route_answer,
-        )
 
 
 @dataclass(frozen=True)
@@ -115,7 +95,7 @@ class Plan:
     rules: list[Rule] = field(default_factory=list)
 
 
-def plan_route(signals: Signals, policy: RoutingPolicy, force_model: str | None = None) -> Plan:
+def plan_route(signals: Signals, policy: RoutingSettings, force_model: str | None = None) -> Plan:
     if force_model is not None:
         if force_model not in MODELS:
             raise ValueError(f"force_model must be one of {MODELS}, not {force_model!r}")
@@ -142,7 +122,7 @@ def plan_route(signals: Signals, policy: RoutingPolicy, force_model: str | None 
     return Plan(TFIDF, complex_.fired, False, [language, complex_])
 
 
-def needs_transformer(plan: Plan, tfidf_confidence: float, policy: RoutingPolicy) -> bool:
+def needs_transformer(plan: Plan, tfidf_confidence: float, policy: RoutingSettings) -> bool:
     """After TF-IDF answered: should the transformer be consulted? Records the rule."""
     low = tfidf_confidence < policy.tfidf_min_confidence
     plan.rules.append(
@@ -151,7 +131,9 @@ def needs_transformer(plan: Plan, tfidf_confidence: float, policy: RoutingPolicy
     return plan.consult_transformer or low
 
 
-def pick_answer(tfidf_confidence: float, transformer_confidence: float, policy) -> str:
+def pick_answer(
+    tfidf_confidence: float, transformer_confidence: float, policy: RoutingSettings
+) -> str:
     """Both models answered: which one's answer is returned."""
     if policy.answer == TRANSFORMER:
         return TRANSFORMER
@@ -162,7 +144,7 @@ def route_offline(
     signals: Signals,
     tfidf_confidence: float,
     transformer_confidence: float,
-    policy: RoutingPolicy,
+    policy: RoutingSettings,
 ) -> tuple[str, bool]:
     """The policy on precomputed confidences (tuning): (model that answers, transformer called)."""
     plan = plan_route(signals, policy)

@@ -1,8 +1,9 @@
 """Saving and loading models as MLflow models: one format for local folders and the registry.
 
-A model folder written by :func:`save_tfidf` is an MLflow model (``MLmodel`` + skops file), the
-same thing the registry serves under ``models:/callcenterai-tfidf@production``, so every command
-that takes ``--model`` accepts either.
+A model folder written by :func:`save_model` is an MLflow model (``MLmodel`` + the kind's
+files), the same thing the registry serves under ``models:/callcenterai-tfidf@production``, so
+every command that takes ``--model`` accepts either. How each kind is stored is in
+:mod:`callcenterai.models.kinds`.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import tempfile
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from callcenterai.errors import ModelNotFoundError, RegistryError, one_line
-from callcenterai.models.tfidf import SKOPS_TRUSTED_TYPES, TfidfClassifier, as_frame
+from callcenterai.models.base import Classifier
+from callcenterai.models.kinds import KINDS
+from callcenterai.models.tfidf import as_frame
+from callcenterai.registry import resolve_model_version
 
-SERVING_ARTIFACT = "serving"
 _URI_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:/")
 
 logger = logging.getLogger(__name__)
@@ -31,86 +32,46 @@ logger = logging.getLogger(__name__)
 INPUT_EXAMPLE = ["My laptop screen stays black since this morning, can you replace it?"]
 
 
-TFIDF_PACKAGES = ("callcenterai", "mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
-TRANSFORMER_PACKAGES = ("callcenterai", "mlflow", "onnxruntime", "tokenizers", "numpy", "pandas")
+def is_mlflow_uri(uri: str | Path) -> bool:
+    """``models:/...`` or ``runs:/...``: resolved through the tracking store."""
+    return str(uri).startswith(("models:/", "runs:/"))
 
 
-def _requirements(packages: tuple[str, ...] = TFIDF_PACKAGES) -> list[str]:
-    """What loading the model needs: the pinned libraries and this package (for the normaliser)."""
-    return [f"{name}=={version(name)}" for name in packages]
-
-
-def _save_kwargs(classifier: TfidfClassifier, metadata: dict[str, Any]) -> dict[str, Any]:
+def _mlflow_arguments(model: Classifier, metadata: dict[str, Any]) -> dict[str, Any]:
+    kind = KINDS[model.kind]
     example = as_frame(INPUT_EXAMPLE)
-    signature = infer_signature(example, classifier.predict(INPUT_EXAMPLE))
     return {
-        "serialization_format": "skops",
-        "skops_trusted_types": SKOPS_TRUSTED_TYPES,
-        "signature": signature,
+        **kind.flavor_arguments(model),
+        "signature": infer_signature(example, model.predict(INPUT_EXAMPLE)),
         "input_example": example,
-        "pip_requirements": _requirements(),
-        "metadata": {"callcenterai_kind": classifier.kind, **metadata},
+        "pip_requirements": kind.requirements(),
+        "metadata": {"callcenterai_kind": model.kind, **metadata},
     }
 
 
-def save_tfidf(classifier: TfidfClassifier, path: Path, metadata: dict[str, Any]) -> Path:
-    """Write ``classifier`` as an MLflow model folder at ``path`` (replacing what is there)."""
+def save_model(model: Classifier, path: Path, metadata: dict[str, Any]) -> Path:
+    """Write ``model`` as an MLflow model folder at ``path`` (replacing what is there)."""
     path = Path(path)
     if path.exists():
         shutil.rmtree(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    mlflow.sklearn.save_model(classifier.pipeline, str(path), **_save_kwargs(classifier, metadata))
+    KINDS[model.kind].flavor.save_model(path=str(path), **_mlflow_arguments(model, metadata))
     return path
 
 
-def log_tfidf(classifier: TfidfClassifier, registered_name: str | None, metadata: dict[str, Any]):
-    """Log ``classifier`` to the active MLflow run, registering a new version if a name is given."""
-    return mlflow.sklearn.log_model(
-        classifier.pipeline,
-        name="model",
-        registered_model_name=registered_name,
-        **_save_kwargs(classifier, metadata),
+def log_model(model: Classifier, registered_name: str | None, metadata: dict[str, Any]):
+    """Log ``model`` to the active MLflow run, registering a new version if a name is given."""
+    return KINDS[model.kind].flavor.log_model(
+        name="model", registered_model_name=registered_name, **_mlflow_arguments(model, metadata)
     )
 
 
-def _transformer_kwargs(serving_dir: Path, metadata: dict[str, Any]) -> dict[str, Any]:
-    from callcenterai.models.transformer import TransformerClassifier, _mlflow_python_model
-
-    example = as_frame(INPUT_EXAMPLE)
-    predicted = TransformerClassifier(serving_dir).predict(INPUT_EXAMPLE)
-    return {
-        "python_model": _mlflow_python_model(),
-        "artifacts": {SERVING_ARTIFACT: str(serving_dir)},
-        "signature": infer_signature(example, predicted),
-        "input_example": example,
-        "pip_requirements": _requirements(TRANSFORMER_PACKAGES),
-        "metadata": {"callcenterai_kind": "transformer", **metadata},
-    }
-
-
-def save_transformer(serving_dir: Path, path: Path, metadata: dict[str, Any]) -> Path:
-    """Write the ONNX serving folder as an MLflow pyfunc model at ``path``."""
-    path = Path(path)
-    if path.exists():
-        shutil.rmtree(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mlflow.pyfunc.save_model(str(path), **_transformer_kwargs(serving_dir, metadata))
-    return path
-
-
-def log_transformer(serving_dir: Path, registered_name: str | None, metadata: dict[str, Any]):
-    return mlflow.pyfunc.log_model(
-        name="model",
-        registered_model_name=registered_name,
-        **_transformer_kwargs(serving_dir, metadata),
-    )
-
-
-def load_classifier(uri: str | Path, **options):
+def load_classifier(uri: str | Path, **options) -> Classifier:
     """Load a CallCenterAI model from a folder or an MLflow URI (`models:/name@alias`, `runs:/`).
 
-    Returns a :class:`TfidfClassifier` or a :class:`TransformerClassifier` (ONNX Runtime);
-    ``options`` (``threads``, ``batch_size``) apply to the transformer.
+    An alias is resolved once, so the version reported is the version loaded. The model's
+    ``run_id`` is the MLflow run that trained it (None if unknown). ``options`` (``threads``,
+    ``batch_size``) apply to the transformer.
     """
     uri = str(uri)
     local = Path(uri) if Path(uri, "MLmodel").exists() else None
@@ -120,7 +81,7 @@ def load_classifier(uri: str | Path, **options):
             "`callcenterai train tfidf|transformer` or pass a models:/ URI"
         )
     try:
-        name, version, source = _pin_version(uri)
+        name, number, source = _pin_version(uri)
         info = mlflow.models.get_model_info(source)
     except (MlflowException, OSError, RegistryError) as exc:
         raise ModelNotFoundError(
@@ -128,35 +89,19 @@ def load_classifier(uri: str | Path, **options):
         ) from None
     metadata = info.metadata or {}
     kind = metadata.get("callcenterai_kind")
-    if kind not in ("tfidf", "transformer"):
+    if kind not in KINDS:
         raise ModelNotFoundError(f"{uri} is not a CallCenterAI model (kind {kind!r})")
     if name is None:  # a folder or a runs:/ URI: identity from the model's own metadata
         name = str(metadata.get("registered_model_name", local.name if local else uri))
-        version = str(metadata.get("registered_model_version", "local"))
-    if kind == "tfidf":
-        model = TfidfClassifier(mlflow.sklearn.load_model(source), name=name, version=version)
-    elif local is not None:
-        model = _transformer(local, name, version, options)
-    else:
-        with tempfile.TemporaryDirectory() as tmp:  # the session keeps what it needs in memory
-            downloaded = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=tmp)
-            model = _transformer(Path(downloaded), name, version, options)
-    logger.info("loaded %s model %s version %s from %s", kind, name, version, uri)
+        number = str(metadata.get("registered_model_version", "local"))
+    model = KINDS[kind].load(source, local, name, number, options)
+    model.run_id = metadata.get("run_id") or info.run_id
+    logger.info("loaded %s model %s version %s from %s", kind, name, number, uri)
     return model
 
 
 def _pin_version(uri: str) -> tuple[str | None, str | None, str]:
-    """Resolve an alias once, so the version reported is the version loaded."""
     if not uri.startswith("models:/"):
         return None, None, uri
-    from callcenterai.registry import resolve_model_version
-
     version = resolve_model_version(uri)
     return version.name, str(version.version), f"models:/{version.name}/{version.version}"
-
-
-def _transformer(folder: Path, name: str, version: str, options: dict):
-    from callcenterai.models.transformer import TransformerClassifier
-
-    serving_dir = folder / "artifacts" / SERVING_ARTIFACT
-    return TransformerClassifier(serving_dir, name=name, version=version, **options)

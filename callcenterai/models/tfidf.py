@@ -10,7 +10,6 @@ times the SVM coefficient of that class.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -22,6 +21,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
 from callcenterai.config import TfidfParams
+from callcenterai.models.base import Classifier, TermContribution
 from callcenterai.text import normalise_text
 
 # skops loads only types it trusts: our normaliser and scikit-learn's private calibration classes.
@@ -34,12 +34,6 @@ SKOPS_TRUSTED_TYPES = [
 
 
 TEXT_COLUMN = "text"
-
-
-@dataclass(frozen=True)
-class TermContribution:
-    term: str
-    weight: float
 
 
 def build_pipeline(params: TfidfParams, seed: int = 42) -> Pipeline:
@@ -67,7 +61,7 @@ def as_frame(texts: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame({TEXT_COLUMN: list(texts)})
 
 
-class TfidfClassifier:
+class TfidfClassifier(Classifier):
     """A fitted TF-IDF + calibrated linear SVM pipeline with explanations."""
 
     kind = "tfidf"
@@ -106,10 +100,6 @@ class TfidfClassifier:
         """
         features = self.vectorizer.transform(list(texts))
         return self.pipeline.named_steps["svm"].predict_proba(features)
-
-    def predict(self, texts: Sequence[str]) -> list[str]:
-        probabilities = self.predict_proba(texts)
-        return [self.labels[i] for i in probabilities.argmax(axis=1)]
 
     @cached_property
     def _coefficients(self) -> np.ndarray:

@@ -25,15 +25,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import APIKeyHeader
 
 from callcenterai.agent import pii
-from callcenterai.agent.routing import (
-    TFIDF,
-    TRANSFORMER,
-    RoutingPolicy,
-    Signals,
-    needs_transformer,
-    pick_answer,
-    plan_route,
-)
+from callcenterai.agent.decision import Decision, decide
+from callcenterai.agent.routing import TFIDF, TRANSFORMER, needs_transformer, plan_route
 from callcenterai.agent.ticket import Scrubbed
 from callcenterai.config import Settings, get_settings
 from callcenterai.services.common import check_text, install_common
@@ -46,67 +39,11 @@ from callcenterai.services.schemas import (
     ErrorBody,
     Explanation,
     LanguageInfo,
-    ModelRef,
-    RuleFired,
-    Term,
+    Prediction,
 )
 
 logger = logging.getLogger(__name__)
 ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 413, 422, 503)}
-NAMES = {TFIDF: "TF-IDF", TRANSFORMER: "the transformer"}
-LANGUAGE_NAMES = {"en": "English", "fr": "French", "ar": "Arabic", "und": "undetermined"}
-
-
-def language_name(code: str) -> str:
-    return LANGUAGE_NAMES.get(code, code)
-
-
-def describe(
-    answered: str,
-    signals: Signals,
-    rules: list,
-    forced: bool,
-    fallback: str | None,
-    answers: dict,
-    policy: RoutingPolicy,
-) -> str:
-    """The one-sentence reason."""
-    name = NAMES[answered]
-    if forced:
-        return f"{name[0].upper()}{name[1:]} answered because the request forced it."
-    if fallback:
-        return f"{name[0].upper()}{name[1:]} answered because {fallback}."
-    fired = {rule.name: rule for rule in rules if rule.fired}
-    if "language" in fired:
-        known = "/".join(language_name(code) for code in policy.tfidf_languages)
-        return (
-            f"The transformer answered: the ticket is in {language_name(signals.language)} "
-            f"({signals.language}, confidence {signals.language_confidence:.2f}) and TF-IDF "
-            f"only knows {known}."
-        )
-    tfidf_conf = answers[TFIDF]["confidence"]
-    if not fired:
-        return (
-            f"TF-IDF answered: {language_name(signals.language)} ticket and TF-IDF was confident "
-            f"({tfidf_conf:.2f} >= {policy.tfidf_min_confidence})."
-        )
-    why = []
-    if "tfidf_confidence" in fired:
-        why.append(f"TF-IDF was unsure ({tfidf_conf:.2f} < {policy.tfidf_min_confidence})")
-    if "complexity" in fired:
-        why.append(
-            f"the ticket is complex ({signals.complexity:.2f} >= {policy.complexity_threshold})"
-        )
-    both = f"{' and '.join(why)}, so the transformer was consulted"
-    if TRANSFORMER not in answers:
-        return f"TF-IDF answered: {both}, but it did not answer."
-    other = TFIDF if answered == TRANSFORMER else TRANSFORMER
-    return (
-        f"{name[0].upper()}{name[1:]} answered: {both}; its answer was the more confident "
-        f"({answers[answered]['confidence']:.2f} vs {answers[other]['confidence']:.2f})."
-        if policy.answer == "most_confident"
-        else f"The transformer answered: {both}."
-    )
 
 
 class Agent:
@@ -114,7 +51,7 @@ class Agent:
 
     def __init__(self, settings: Settings, metrics: AgentMetrics):
         self.settings, self.metrics = settings, metrics
-        self.policy = RoutingPolicy.from_settings(settings)
+        self.policy = settings.route
         common = dict(
             breaker_failures=settings.breaker_failures,
             breaker_reset_s=settings.breaker_reset_s,
@@ -127,24 +64,22 @@ class Agent:
             ),
         }
 
-    async def _call(self, kind: str, text: str, answers: dict, failures: dict) -> bool:
+    async def _call(self, kind: str, text: str, answers: dict, failures: dict) -> None:
         try:
             answers[kind] = await self.clients[kind].predict(text, explain=kind == TFIDF)
-            return True
         except DownstreamError as exc:
             failures[kind] = exc.reason
-            return False
 
     async def classify(self, request: ClassifyRequest) -> ClassifyResponse:
         # CPU work (the name model takes a few ms): off the event loop, so that other tickets'
         # downstream calls go on meanwhile.
         scrubbed = await asyncio.get_running_loop().run_in_executor(
-            None, Scrubbed, request.text, self.settings
+            None, Scrubbed, request.text, self.settings.pii_person_names
         )
         signals = scrubbed.signals
         self.metrics.observe_ticket(signals.language, scrubbed.counts)
         plan = plan_route(signals, self.policy, request.force_model)
-        answers: dict[str, dict] = {}
+        answers: dict[str, Prediction] = {}
         failures: dict[str, str] = {}
         text = scrubbed.text
 
@@ -156,7 +91,7 @@ class Agent:
                 )
         elif plan.first == TFIDF:
             consult = TFIDF not in answers or needs_transformer(
-                plan, answers[TFIDF]["confidence"], self.policy
+                plan, answers[TFIDF].confidence, self.policy
             )
             if consult:
                 await self._call(TRANSFORMER, text, answers, failures)
@@ -166,77 +101,40 @@ class Agent:
         if not answers:
             detail = ", ".join(f"{kind} ({reason})" for kind, reason in failures.items())
             raise HTTPException(503, f"no model service answered: {detail}; retry later")
-        answered, fallback = self._choose(plan, answers, failures)
-        return self._response(request, scrubbed, plan, answers, answered, fallback)
-
-    def _choose(self, plan, answers: dict, failures: dict) -> tuple[str, str | None]:
-        if len(answers) == 2:
-            return (
-                pick_answer(
-                    answers[TFIDF]["confidence"], answers[TRANSFORMER]["confidence"], self.policy
-                ),
-                None,
-            )
-        (answered,) = answers
-        failed = next(iter(failures), None)
-        wanted_other = failed is not None and (failed == plan.first or plan.first == TFIDF)
-        if not wanted_other:
-            return answered, None
-        reason = f"the {failed} service did not answer ({failures[failed]})"
-        self.metrics.fallbacks.labels(failed, answered, failures[failed]).inc()
-        return answered, reason
-
-    def _response(self, request, scrubbed, plan, answers, answered, fallback) -> ClassifyResponse:
-        signals, answer = scrubbed.signals, answers[answered]
-        route_reason = (
-            "forced"
-            if plan.forced
-            else "fallback" if fallback else _main_reason(plan.rules, len(answers))
-        )
-        self.metrics.routes.labels(answered, route_reason).inc()
-        self.metrics.observe_predictions(answered, [answer["label"]], [answer["confidence"]])
-        top_terms = None
-        if answered == TFIDF and answer.get("explanation"):
-            top_terms = [Term(**term) for term in answer["explanation"]]
-        explanation = Explanation(
-            reason=describe(
-                answered, signals, plan.rules, plan.forced, fallback, answers, self.policy
-            ),
-            forced=plan.forced,
-            fallback=fallback is not None,
-            fallback_reason=fallback,
-            rules=[RuleFired(**rule.as_dict()) for rule in plan.rules],
-            models_called=list(answers),
-            chars=signals.chars,
-            words=signals.words,
-            sentences=signals.sentences,
-            complexity=signals.complexity,
-            tfidf_confidence=answers.get(TFIDF, {}).get("confidence"),
-            transformer_confidence=answers.get(TRANSFORMER, {}).get("confidence"),
-            tfidf_label=answers.get(TFIDF, {}).get("label"),
-            transformer_label=answers.get(TRANSFORMER, {}).get("label"),
-            top_terms=top_terms,
-        )
-        logger.info(
-            "classified: model=%s reason=%s language=%s words=%d pii=%s",
-            answered,
-            route_reason,
-            signals.language,
-            signals.words,
-            sum(scrubbed.counts.values()),
-        )
+        decision = decide(plan, signals, self.policy, answers, failures)
+        self._observe(decision, scrubbed)
+        answer = decision.answer
         return ClassifyResponse(
-            label=answer["label"],
-            confidence=answer["confidence"],
-            model_used=answered,
-            model=ModelRef(**answer["model"]),
+            label=answer.label,
+            confidence=answer.confidence,
+            model_used=decision.answered,
+            model=answer.model,
             language=LanguageInfo(
                 code=scrubbed.language.code, confidence=scrubbed.language.confidence
             ),
             pii=scrubbed.counts,
             scrubbed_text=scrubbed.text,
             channel=request.channel,
-            explanation=explanation,
+            explanation=Explanation(**decision.explanation()),
+        )
+
+    def _observe(self, decision: Decision, scrubbed: Scrubbed) -> None:
+        """Metrics and the one log line of a ticket (no text, no PII)."""
+        if decision.fallback:
+            failed = decision.failed
+            self.metrics.fallbacks.labels(
+                failed, decision.answered, decision.failures[failed]
+            ).inc()
+        self.metrics.routes.labels(decision.answered, decision.route_reason).inc()
+        answer = decision.answer
+        self.metrics.observe_predictions(decision.answered, [answer.label], [answer.confidence])
+        logger.info(
+            "classified: model=%s reason=%s language=%s words=%d pii=%s",
+            decision.answered,
+            decision.route_reason,
+            decision.signals.language,
+            decision.signals.words,
+            sum(scrubbed.counts.values()),
         )
 
     async def health(self) -> AgentHealth:
@@ -247,29 +145,12 @@ class Agent:
             status="ok" if ready == 2 else "degraded" if ready else "down",
             downstream=downstream,
             pii_person_names=self.settings.pii_person_names and pii.names_available(),
-            routing={
-                "tfidf_languages": list(self.policy.tfidf_languages),
-                "min_language_confidence": self.policy.min_language_confidence,
-                "tfidf_min_confidence": self.policy.tfidf_min_confidence,
-                "complexity_threshold": self.policy.complexity_threshold,
-                "answer": self.policy.answer,
-            },
+            routing=self.policy.model_dump(),
         )
 
     async def close(self) -> None:
         for client in self.clients.values():
             await client.close()
-
-
-def _main_reason(rules, models_answered: int) -> str:
-    fired = [rule.name for rule in rules if rule.fired]
-    if "language" in fired:
-        return "non_english"
-    if "tfidf_confidence" in fired:
-        return "low_confidence"
-    if "complexity" in fired:
-        return "complex"
-    return "confident" if models_answered == 1 else "consulted"
 
 
 def api_key_guard(settings: Settings):

@@ -15,6 +15,7 @@ import httpx
 from circuitbreaker import CircuitBreaker, CircuitBreakerError
 
 from callcenterai.services.metrics import AgentMetrics
+from callcenterai.services.schemas import Prediction
 
 
 class DownstreamError(Exception):
@@ -47,8 +48,8 @@ class ModelClient:
     def breaker_state(self) -> str:
         return self.breaker.state
 
-    async def predict(self, text: str, explain: bool = False) -> dict:
-        """The service's ``/predict`` answer; raises :class:`DownstreamError`."""
+    async def predict(self, text: str, explain: bool = False) -> Prediction:
+        """The service's ``/predict`` answer, validated; raises :class:`DownstreamError`."""
         try:
             return await self._guarded_predict(text, explain)
         except CircuitBreakerError:
@@ -57,7 +58,7 @@ class ModelClient:
         finally:
             self.metrics.breaker_open.labels(self.kind).set(1 if self.breaker.opened else 0)
 
-    async def _predict(self, text: str, explain: bool) -> dict:
+    async def _predict(self, text: str, explain: bool) -> Prediction:
         started = time.perf_counter()
         try:
             response = await self.client.post("/predict", json={"text": text, "explain": explain})
@@ -72,14 +73,9 @@ class ModelClient:
         if response.status_code != 200:
             raise self._failed(f"http_{response.status_code}")
         try:
-            body = response.json()
-        except ValueError:
+            return Prediction.model_validate_json(response.content)
+        except ValueError:  # not JSON, or not a prediction (pydantic's ValidationError)
             raise self._failed("bad_response") from None
-        if not isinstance(body, dict) or not (
-            isinstance(body.get("label"), str) and isinstance(body.get("confidence"), (int, float))
-        ):
-            raise self._failed("bad_response")
-        return body
 
     def _failed(self, reason: str) -> DownstreamError:
         self.metrics.downstream_errors.labels(self.kind, reason).inc()

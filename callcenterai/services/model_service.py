@@ -16,12 +16,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
-import numpy as np
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 
 from callcenterai.config import Settings, get_settings
 from callcenterai.errors import CallCenterAIError
+from callcenterai.models.base import Classifier, top_labels
+from callcenterai.models.store import is_mlflow_uri, load_classifier
 from callcenterai.services.common import check_batch, check_text, install_common
 from callcenterai.services.metrics import ServiceMetrics
 from callcenterai.services.schemas import (
@@ -34,6 +35,7 @@ from callcenterai.services.schemas import (
     PredictRequest,
     Term,
 )
+from callcenterai.tracking import setup_tracking
 
 logger = logging.getLogger(__name__)
 ERRORS = {code: {"model": ErrorBody} for code in (400, 413, 422, 503)}
@@ -74,26 +76,21 @@ class ModelState:
 
 
 def predictions_from(
-    model, texts: list[str], explain: bool = False, top_k: int = 5
+    model: Classifier, texts: list[str], explain: bool = False, top_k: int = 5
 ) -> list[Prediction]:
     probabilities = model.predict_proba(texts)
+    labels, confidences = top_labels(probabilities, model.labels)
     ref = ModelRef(name=model.name, version=str(model.version))
     results = []
-    for text, row in zip(texts, probabilities):
-        best = int(np.argmax(row))
-        explanation = None
-        if explain and hasattr(model, "explain"):
-            explanation = [
-                Term(term=t.term, weight=t.weight)
-                for t in model.explain(text, label=model.labels[best], top_k=top_k)
-            ]
+    for text, row, label, confidence in zip(texts, probabilities, labels, confidences):
+        terms = model.explain(text, label=label, top_k=top_k) if explain else None
         results.append(
             Prediction(
-                label=model.labels[best],
-                confidence=float(row[best]),
-                probabilities={label: float(p) for label, p in zip(model.labels, row)},
+                label=label,
+                confidence=float(confidence),
+                probabilities={name: float(p) for name, p in zip(model.labels, row)},
                 model=ref,
-                explanation=explanation,
+                explanation=None if terms is None else [Term(**vars(t)) for t in terms],
             )
         )
     return results
@@ -173,10 +170,7 @@ class MicroBatcher:
 
 def default_loader(kind: str, uri: str, settings: Settings) -> Callable[[], object]:
     def load():
-        from callcenterai.models.store import load_classifier
-        from callcenterai.registry import setup_tracking
-
-        if uri.startswith(("models:/", "runs:/")):
+        if is_mlflow_uri(uri):
             setup_tracking(settings)
         options = {}
         if settings.inference_threads and kind == "transformer":

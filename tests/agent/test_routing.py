@@ -5,7 +5,6 @@ import pytest
 from callcenterai.agent.routing import (
     TFIDF,
     TRANSFORMER,
-    RoutingPolicy,
     complexity_score,
     count_sentences,
     needs_transformer,
@@ -14,9 +13,9 @@ from callcenterai.agent.routing import (
     route_offline,
     ticket_signals,
 )
-from callcenterai.config import Settings
+from callcenterai.config import RoutingSettings, Settings
 
-POLICY = RoutingPolicy(tfidf_min_confidence=0.75, complexity_threshold=0.8)
+POLICY = RoutingSettings(tfidf_min_confidence=0.75, complexity_threshold=0.8)
 
 
 def signals(text="my laptop screen is black", language="en", confidence=0.95):
@@ -90,7 +89,7 @@ def test_force_model_bypasses_every_rule():
 def test_answer_rule():
     assert pick_answer(0.6, 0.7, POLICY) == TRANSFORMER
     assert pick_answer(0.7, 0.6, POLICY) == TFIDF
-    always = RoutingPolicy(answer="transformer")
+    always = RoutingSettings(answer="transformer")
     assert pick_answer(0.9, 0.1, always) == TRANSFORMER
 
 
@@ -104,6 +103,6 @@ def test_offline_replay_matches_the_rules():
 def test_thresholds_come_from_settings(monkeypatch):
     monkeypatch.setenv("CALLCENTERAI_ROUTE_TFIDF_MIN_CONFIDENCE", "0.6")
     monkeypatch.setenv("CALLCENTERAI_ROUTE_TFIDF_LANGUAGES", '["en", "fr"]')
-    policy = RoutingPolicy.from_settings(Settings())
+    policy = Settings().route
     assert policy.tfidf_min_confidence == 0.6 and policy.tfidf_languages == ("en", "fr")
     assert plan_route(signals("mon écran", "fr", 0.99), policy).first == TFIDF

@@ -86,3 +86,31 @@ def test_help_lists_the_commands(tmp_path):
     assert result.returncode == 0
     for command in ("prepare", "train", "evaluate", "promote", "quickstart", "sample", "serve"):
         assert command in result.stdout
+
+
+def test_evaluate_a_registry_uri_uses_the_project_store(tmp_path, sample_csv):
+    """No MLFLOW_TRACKING_URI: `models:/` is looked up in the local store under the home folder
+    (not in MLflow's default store of the current directory), and the evaluation is added to the
+    model's run."""
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    trained = run_cli(
+        "train", "tfidf", "--input", str(sample_csv), "--output", "model",
+        cwd=tmp_path, home=home,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    result = run_cli(
+        "evaluate", "--model", "models:/callcenterai-tfidf@staging", "--input", str(sample_csv),
+        "--output", "m.json", cwd=elsewhere, home=home,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["model"] == {"name": "callcenterai-tfidf", "version": "1"}
+    assert not (elsewhere / "mlruns").exists() and not (elsewhere / "mlflow.db").exists()
+
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlruns' / 'mlflow.db'}")
+    version = mlflow.MlflowClient().get_model_version("callcenterai-tfidf", "1")
+    run = mlflow.get_run(version.run_id)
+    assert "tickets_macro_f1" in run.data.metrics
+    assert version.tags["tickets_macro_f1"] == str(run.data.metrics["tickets_macro_f1"])

@@ -7,9 +7,10 @@ from mlflow.tracking import MlflowClient
 
 from callcenterai.data import read_split
 from callcenterai.errors import RegistryError
-from callcenterai.pipeline import stage_promote, stage_train_tfidf
-from callcenterai.registry import parse_alias_uri, setup_tracking
-from callcenterai.train import train_tfidf
+from callcenterai.pipeline import stage_promote, stage_train
+from callcenterai.registry import parse_alias_uri
+from callcenterai.tracking import setup_tracking
+from callcenterai.train import train_model
 from tests.conftest import use_home
 
 NAME = "callcenterai-tfidf"
@@ -30,11 +31,11 @@ def train_worse_candidate(layout, params, tmp_path):
     """A model trained on shuffled labels: registered as staging, clearly worse."""
     train = read_split(layout.split("train"))
     train["label"] = train["label"].sample(frac=1, random_state=0).to_numpy()
-    return train_tfidf(train, read_split(layout.split("val")), tmp_path / "worse", params)
+    return train_model("tfidf", train, read_split(layout.split("val")), tmp_path / "worse", params)
 
 
 def check_champion_challenger(layout, params, tmp_path):
-    first = stage_train_tfidf(layout, params)
+    first = stage_train("tfidf", layout, params)
     client = MlflowClient()  # after training has pointed MLflow at this test's store
     decision = stage_promote(layout, params)
     assert decision["promoted"] and decision["reason"] == "no production version yet"
@@ -59,7 +60,7 @@ def check_champion_challenger(layout, params, tmp_path):
     assert float(tags["promotion.champion_macro_f1"]) == decision["champion_macro_f1"]
     assert json.loads(layout.promotion("tfidf").read_text())["promoted"] is False
 
-    same = stage_train_tfidf(layout, params)  # same data and seed: equal score is enough
+    same = stage_train("tfidf", layout, params)  # same data and seed: equal score is enough
     decision = stage_promote(layout, params)
     assert decision["promoted"]
     assert decision["candidate_macro_f1"] == decision["champion_macro_f1"]

@@ -29,8 +29,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
-from callcenterai.config import PROJECT_ROOT, Settings
+from callcenterai.config import PROJECT_ROOT, RoutingSettings, Settings
 from tests.deploy.tools import findings, needs, needs_trivy, require, trivy_config
 
 try:
@@ -330,11 +331,29 @@ def test_agent_calls_the_charts_own_services(release):
         assert service["metadata"]["name"].startswith(release)
 
 
+def settings_variables() -> set[str]:
+    """Every environment variable the settings read, nested models' fields included."""
+    names = set()
+    for name, field in Settings.model_fields.items():
+        nested = field.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseModel):
+            names |= {f"CALLCENTERAI_{name}_{sub}".upper() for sub in nested.model_fields}
+        else:
+            names.add(f"CALLCENTERAI_{name.upper()}")
+    return names
+
+
+def test_settings_variables_include_the_routing_policy():
+    names = settings_variables()
+    assert {"CALLCENTERAI_ROUTE_TFIDF_MIN_CONFIDENCE", "CALLCENTERAI_PORT"} <= names
+    assert "CALLCENTERAI_ROUTE" not in names
+
+
 @needs_helm
 def test_configuration_is_what_the_services_read(rendered, scenario, monkeypatch):
     values = scenario_values(scenario) or {}
     tracking_uri = values.get("mlflow", {}).get("trackingUri", "http://mlflow:5000")
-    known = {f"CALLCENTERAI_{name.upper()}" for name in Settings.model_fields}
+    known = settings_variables()
     known |= {"MLFLOW_TRACKING_URI", "TMPDIR", "XDG_CACHE_HOME"}
     for service, deployment in by_service(rendered, "Deployment").items():
         env = container_env(rendered, deployment)
@@ -344,7 +363,17 @@ def test_configuration_is_what_the_services_read(rendered, scenario, monkeypatch
         for name, value in env.items():
             if isinstance(value, str):
                 monkeypatch.setenv(name, value)
-        Settings(_env_file=None)  # the service would start with these settings
+        settings = Settings(_env_file=None)  # the service would start with these settings
+        for field in settings.route.model_fields:  # nested: CALLCENTERAI_ROUTE_<FIELD>
+            variable = f"CALLCENTERAI_ROUTE_{field.upper()}"
+            if variable not in env:
+                continue
+            try:
+                value = json.loads(env[variable])
+            except ValueError:  # a plain string, e.g. most_confident
+                value = env[variable]
+            expected = getattr(RoutingSettings(**{field: value}), field)
+            assert getattr(settings.route, field) == expected, variable
         if service == "agent":
             assert "MLFLOW_TRACKING_URI" not in env
             continue

@@ -14,19 +14,21 @@ pytest.importorskip("onnxruntime")
 from callcenterai.config import Params, TransformerParams  # noqa: E402
 from callcenterai.data import load_tickets  # noqa: E402
 from callcenterai.errors import ModelNotFoundError  # noqa: E402
-from callcenterai.models.base_model import (  # noqa: E402
+from callcenterai.models.finetune import (  # noqa: E402
+    TorchClassifier,
+    export_onnx,
+    fine_tune,
+    quantize_int8,
+    write_serving_dir,
+)
+from callcenterai.models.offline_e5 import (  # noqa: E402
     OFFLINE_E5,
     dequantize_q4_0,
     resolve_base_model,
 )
 from callcenterai.models.transformer import (  # noqa: E402
-    TorchClassifier,
     TransformerClassifier,
-    export_onnx,
-    fine_tune,
     length_grouped_batches,
-    quantize_int8,
-    write_serving_dir,
 )
 from callcenterai.sample import write_sample  # noqa: E402
 
@@ -161,14 +163,14 @@ def test_train_transformer_logs_registers_and_evaluates(tiny_distilbert, prepare
     import mlflow
 
     from callcenterai.models.store import load_classifier
-    from callcenterai.pipeline import stage_evaluate, stage_train_transformer
+    from callcenterai.pipeline import stage_evaluate, stage_train
 
     params = Params()
     params.transformer = TransformerParams(
         base_model=tiny_distilbert, max_length=32, batch_size=16, epochs=2, learning_rate=1e-3,
         max_train_samples=200, max_int8_f1_drop=1.0,
     )  # fmt: skip
-    result = stage_train_transformer(prepared, params)
+    result = stage_train("transformer", prepared, params)
     assert result.registered_version == "1"
     run = mlflow.get_run(result.run_id)
     assert run.data.tags["serving_precision"] == "int8"

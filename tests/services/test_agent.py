@@ -8,7 +8,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from callcenterai.config import Settings
+from callcenterai.config import RoutingSettings, Settings
 from callcenterai.sample import LABELS
 from callcenterai.services.agent_service import create_agent_app
 from tests.conftest import free_port, start_service
@@ -64,11 +64,11 @@ def test_classify_scrubs_pii_and_explains_the_route(agent):
 
 
 def test_confident_tfidf_answers_alone_and_unsure_tfidf_consults_the_transformer(model_services):
-    with agent_client(model_services, route_tfidf_min_confidence=0.0) as client:
+    with agent_client(model_services, route=RoutingSettings(tfidf_min_confidence=0.0)) as client:
         body = classify(client, "My laptop screen is broken").json()
         assert body["model_used"] == "tfidf" and body["explanation"]["models_called"] == ["tfidf"]
         assert "confident" in body["explanation"]["reason"]
-    with agent_client(model_services, route_tfidf_min_confidence=1.0) as client:
+    with agent_client(model_services, route=RoutingSettings(tfidf_min_confidence=1.0)) as client:
         body = classify(client, "My laptop screen is broken").json()
         explanation = body["explanation"]
         assert explanation["models_called"] == ["tfidf", "transformer"]

@@ -92,10 +92,10 @@ def test_missing_model_fails_at_start_with_one_line(tmp_path):
 def test_service_loads_the_production_alias_from_an_mlflow_server(
     mlflow_server, prepared, params, tmp_path, monkeypatch
 ):
-    from callcenterai.pipeline import stage_promote, stage_train_tfidf
+    from callcenterai.pipeline import stage_promote, stage_train
 
     use_home(monkeypatch, tmp_path / "home", tracking_uri=mlflow_server)
-    result = stage_train_tfidf(prepared, params)
+    result = stage_train("tfidf", prepared, params)
     stage_promote(prepared, params)
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server, "CALLCENTERAI_HOME": str(tmp_path)}
     env.pop("CALLCENTERAI_MODEL_URI", None)

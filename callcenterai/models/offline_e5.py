@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from callcenterai.config import get_settings
 from callcenterai.errors import ModelNotFoundError, one_line
 
 logger = logging.getLogger(__name__)
@@ -52,8 +53,6 @@ _EMBEDDING_NAMES = {
 
 
 def default_cache_dir() -> Path:
-    from callcenterai.config import get_settings
-
     return get_settings().cache_dir / "base-models"
 
 

@@ -1,0 +1,115 @@
+"""Champion/challenger promotion: ``production`` moves only to a model that is not worse.
+
+:func:`promote` scores the ``staging`` and the ``production`` versions now, on the same test
+file read once, and moves the ``production`` alias to the candidate only if its macro-F1 is at
+least the champion's (plus a configurable margin). The decision and both scores are written on
+the candidate version as tags either way.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.tracking import MlflowClient
+
+from callcenterai.config import PRODUCTION_ALIAS, STAGING_ALIAS, DataParams
+from callcenterai.errors import RegistryError
+from callcenterai.evaluate import evaluate_frame, load_eval_data
+from callcenterai.models.store import load_classifier
+from callcenterai.registry import alias_version, set_alias
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PromotionDecision:
+    model_name: str
+    candidate_version: str
+    candidate_macro_f1: float
+    champion_version: str | None
+    champion_macro_f1: float | None
+    min_improvement: float
+    promoted: bool
+    reason: str
+    test_set: str
+    test_set_sha256: str
+    decided_at: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def promote(
+    name: str,
+    test_path: Path,
+    min_improvement: float = 0.0,
+    candidate_alias: str = STAGING_ALIAS,
+    client: MlflowClient | None = None,
+    data_params: DataParams | None = None,
+) -> PromotionDecision:
+    """Champion/challenger: give ``production`` to the ``staging`` version if it is not worse.
+
+    Both versions are evaluated on ``test_path`` now, so stored scores from different test sets
+    are never compared. The decision is recorded as tags on the candidate version.
+    """
+    client = client or MlflowClient()
+    data_params = data_params or DataParams()
+    candidate = alias_version(name, candidate_alias, client)
+    if candidate is None:
+        raise RegistryError(
+            f"{name} has no version with alias {candidate_alias!r}: train and register one first"
+        )
+    champion = alias_version(name, PRODUCTION_ALIAS, client)
+    frame, data_info = load_eval_data(Path(test_path), data_params)
+
+    def macro_f1(version: ModelVersion) -> float:
+        model = load_classifier(f"models:/{name}/{version.version}")
+        return evaluate_frame(model, frame, data_params.short_ticket_words)[0]["macro_f1"]
+
+    candidate_f1 = macro_f1(candidate)
+    champion_f1 = None
+    if champion is None:
+        promoted, reason = True, "no production version yet"
+    elif champion.version == candidate.version:
+        champion_f1 = candidate_f1
+        promoted, reason = True, "candidate is already the production version"
+    else:
+        champion_f1 = macro_f1(champion)
+        promoted = candidate_f1 >= champion_f1 + min_improvement
+        comparison = ">=" if promoted else "<"
+        reason = (
+            f"candidate macro-F1 {candidate_f1:.4f} {comparison} production {champion_f1:.4f}"
+            f" + margin {min_improvement:.4f}"
+        )
+    decision = PromotionDecision(
+        model_name=name,
+        candidate_version=str(candidate.version),
+        candidate_macro_f1=round(candidate_f1, 6),
+        champion_version=str(champion.version) if champion else None,
+        champion_macro_f1=None if champion_f1 is None else round(champion_f1, 6),
+        min_improvement=min_improvement,
+        promoted=promoted,
+        reason=reason,
+        test_set=str(test_path),
+        test_set_sha256=data_info["sha256"],
+        decided_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    tags = {
+        "promotion.decision": "promoted" if promoted else "refused",
+        "promotion.reason": reason,
+        "promotion.candidate_macro_f1": str(decision.candidate_macro_f1),
+        "promotion.champion_version": str(decision.champion_version),
+        "promotion.champion_macro_f1": str(decision.champion_macro_f1),
+        "promotion.test_set_sha256": decision.test_set_sha256,
+        "promotion.decided_at": decision.decided_at,
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, str(candidate.version), key, value)
+    if promoted:
+        set_alias(name, PRODUCTION_ALIAS, str(candidate.version), client)
+    logger.info("promotion of %s v%s: %s", name, candidate.version, reason)
+    return decision
