@@ -364,7 +364,7 @@ def test_configuration_is_what_the_services_read(rendered, scenario, monkeypatch
             if isinstance(value, str):
                 monkeypatch.setenv(name, value)
         settings = Settings(_env_file=None)  # the service would start with these settings
-        for field in settings.route.model_fields:  # nested: CALLCENTERAI_ROUTE_<FIELD>
+        for field in RoutingSettings.model_fields:  # nested: CALLCENTERAI_ROUTE_<FIELD>
             variable = f"CALLCENTERAI_ROUTE_{field.upper()}"
             if variable not in env:
                 continue
