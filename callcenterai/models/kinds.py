@@ -6,7 +6,6 @@ types); a transformer is an ``mlflow.pyfunc`` model whose artifact is the ONNX s
 kind means adding one entry here (and its fitting step in :mod:`callcenterai.train`).
 """
 
-
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
