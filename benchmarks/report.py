@@ -471,6 +471,55 @@ def render_batch(result: dict) -> list[str]:
     return lines + [""]
 
 
+def _ci(piece: dict, key: str) -> str:
+    low, high = piece[f"{key}_ci95"]
+    return f"{_f(piece[key])} [{_f(low)}, {_f(high)}]"
+
+
+def render_natural_tfidf(result: dict) -> list[str]:
+    data = result["data"]
+    lines = [
+        "## Natural tickets: TF-IDF trained on Kaggle + the natural corpus",
+        "",
+        f"Measured {result['measured_at']} on {result['machine']['cpus']} CPUs with "
+        f"`{result['command']}`. Train {data['train_rows']:,} tickets "
+        f"({data['natural_rows']:,} natural tickets in all, split with validation); validation "
+        f"{data['val_rows']['kaggle']:,} Kaggle + {data['val_rows']['natural']:,} natural; Kaggle "
+        f"test {data['test_rows']:,}; natural evaluation set {data['eval']['rows']} tickets.",
+        "",
+        f"Weight of a natural ticket, chosen on validation ({result['criterion']}):",
+        "",
+        "| weight | Kaggle val macro-F1 | natural val macro-F1 | criterion | train s |",
+        "|---|---|---|---|---|",
+    ]
+    for c in result["candidates"]:
+        chosen = " (chosen)" if c["weight"] == result["chosen_weight"] else ""
+        lines.append(
+            f"| {c['weight']:g}{chosen} | {_f(c['kaggle_val_macro_f1'])} "
+            f"| {_f(c['natural_val_macro_f1'])} | {_f(c['criterion'])} | {c['train_seconds']} |"
+        )
+    lines += [
+        "",
+        "Measured once on the held-out sets (accuracy and macro-F1 with 95 % bootstrap "
+        "intervals, ECE):",
+        "",
+        "| model | Kaggle test macro-F1 | language | natural accuracy | natural macro-F1 | ECE |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, m in result["measured"].items():
+        title = (
+            "Kaggle only" if name == "kaggle_only" else f"Kaggle + natural (weight {m['weight']:g})"
+        )
+        for i, (code, piece) in enumerate(m["natural_eval_languages"].items()):
+            head = f"| {title} | {_f(m['kaggle_test_macro_f1'])} " if i == 0 else "| | "
+            lines.append(
+                f"{head}| {code} | {_ci(piece, 'accuracy')} | {_ci(piece, 'macro_f1')} "
+                f"| {_f(piece['ece'])} |"
+            )
+    lines.append("")
+    return lines
+
+
 RENDERERS = {
     "tfidf": render_tfidf,
     "transformer": render_transformer,
@@ -479,6 +528,7 @@ RENDERERS = {
     "routing": render_routing,
     "agent": render_agent,
     "batch": render_batch,
+    "natural_tfidf": render_natural_tfidf,
 }
 
 

@@ -71,6 +71,32 @@ def sample(
     typer.echo(f"wrote {n} synthetic tickets to {write_sample(output, n=n, seed=seed)}")
 
 
+@app.command()
+def corpus(
+    output: Annotated[Path, typer.Option(help="Report to write (JSON).")] = Path(
+        "reports/corpus_report.json"
+    ),
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Check the natural-ticket corpus: labels, languages, lengths, duplicates, evaluation leaks."""
+    from callcenterai.pipeline import stage_corpus
+
+    report = stage_corpus(load_params(params), output)
+    _print(
+        {
+            "rows": report.rows,
+            "smallest_cell": min(report.cells.values()),
+            "varieties": report.varieties,
+            "channels": report.channels,
+            "words": report.words,
+            "max_similarity_inside": report.max_similarity_inside,
+            "max_similarity_to_eval": report.max_similarity_to_eval,
+            "problems": len(report.problems),
+            "report": output,
+        }
+    )
+
+
 @app.command("prepare")
 def prepare_command(
     input: Annotated[

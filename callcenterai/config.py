@@ -210,6 +210,26 @@ class TransformerParams(BaseModel):
     )
 
 
+class NaturalParams(BaseModel):
+    """The natural-ticket corpus (data/natural) added to training, and the natural evaluation set.
+
+    Relative paths are relative to the project folder.
+    """
+
+    corpus: str | None = Field(
+        None, description="Natural tickets added to training and validation; None: Kaggle only."
+    )
+    eval: str = "data/eval/multilingual_tickets.csv"
+    val_size: float = Field(0.2, gt=0, lt=0.5, description="Share of the corpus kept for tuning.")
+    weight: float = Field(
+        1.0, gt=0, description="Weight of a natural ticket in training, a Kaggle ticket's is 1."
+    )
+
+    def path(self, name: str) -> Path | None:
+        value = getattr(self, name)
+        return None if value is None else PROJECT_ROOT / value
+
+
 class PromotionParams(BaseModel):
     min_improvement: float = Field(
         0.0, description="A challenger needs champion macro-F1 + this to take the production alias."
@@ -220,6 +240,7 @@ class Params(BaseModel):
     data: DataParams = DataParams()
     tfidf: TfidfParams = TfidfParams()
     transformer: TransformerParams = TransformerParams()
+    natural: NaturalParams = NaturalParams()
     promotion: PromotionParams = PromotionParams()
 
 

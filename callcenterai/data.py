@@ -25,6 +25,10 @@ from callcenterai.text import normalise_text
 logger = logging.getLogger(__name__)
 
 TEXT, LABEL = "text", "label"
+# Kept beside text and label when a file has them: where a ticket comes from (kaggle, natural)
+# and its language, for weighting in training and per-language evaluation.
+SOURCE, LANGUAGE = "source", "language"
+OPTIONAL_COLUMNS = (SOURCE, LANGUAGE)
 SPLITS = ("train", "val", "test")
 
 
@@ -43,6 +47,7 @@ class DataReport:
     rows_kept: int = 0
     label_counts: dict[str, int] = field(default_factory=dict)
     split_sizes: dict[str, int] = field(default_factory=dict)
+    natural_rows: int = 0  # natural tickets added to train and val (see add_natural)
 
     def to_json(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,7 +94,8 @@ def _encoding_error(path: Path, exc: UnicodeDecodeError) -> DataError:
 
 
 def read_csv(path: Path, text_columns: Sequence[str], label_column: str) -> pd.DataFrame:
-    """Read the needed columns of a UTF-8 CSV as strings; return a ``text``/``label`` frame."""
+    """Read the needed columns of a UTF-8 CSV as strings; return a ``text``/``label`` frame
+    (plus the optional ``source`` and ``language`` columns when the file has them)."""
     path = Path(path)
     _check_file(path)
     try:
@@ -110,9 +116,13 @@ def read_csv(path: Path, text_columns: Sequence[str], label_column: str) -> pd.D
             "Choose columns with --text-column / --label-column or in params.yaml"
         )
     text = raw[list(text_columns)].apply(lambda row: " ".join(v.strip() for v in row if v), axis=1)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {TEXT: text.astype(str), LABEL: raw[label_column].str.strip()}, index=raw.index
     )
+    for column in OPTIONAL_COLUMNS:
+        if column in raw.columns and column not in (*text_columns, label_column):
+            frame[column] = raw[column].str.strip()
+    return frame
 
 
 def load_tickets(
@@ -189,14 +199,47 @@ def split_tickets(frame: pd.DataFrame, params: DataParams) -> dict[str, pd.DataF
     return {"train": train, "val": val, "test": test}
 
 
+def add_natural(
+    splits: dict[str, pd.DataFrame], natural: pd.DataFrame, val_size: float, seed: int
+) -> dict[str, pd.DataFrame]:
+    """Add natural tickets to the train and validation splits (the test split stays as it is).
+
+    The natural tickets are split by label and language; every row is marked with its source.
+    """
+    natural_train, natural_val = train_test_split(
+        natural,
+        test_size=val_size,
+        stratify=natural[LABEL] + "|" + natural[LANGUAGE],
+        random_state=seed,
+    )
+    marked = {name: split.assign(**{SOURCE: "kaggle"}) for name, split in splits.items()}
+    columns = [TEXT, LABEL, SOURCE, LANGUAGE]
+    for name, extra in (("train", natural_train), ("val", natural_val)):
+        extra = extra.assign(**{SOURCE: "natural"})[columns]
+        marked[name] = pd.concat([marked[name], extra], ignore_index=True)
+    return marked
+
+
 def prepare(
-    input_path: Path, output_dir: Path, report_path: Path, params: DataParams
+    input_path: Path,
+    output_dir: Path,
+    report_path: Path,
+    params: DataParams,
+    natural: pd.DataFrame | None = None,
+    natural_val_size: float = 0.2,
 ) -> DataReport:
-    """Clean ``input_path``, split it and write ``{train,val,test}.csv`` and the data report."""
+    """Clean ``input_path``, split it and write ``{train,val,test}.csv`` and the data report.
+
+    With ``natural`` (``text``, ``label``, ``language``), those tickets join the train and
+    validation splits (:func:`add_natural`).
+    """
     frame, report = load_tickets(
         input_path, params.text_columns, params.label_column, min_per_label=params.min_per_label
     )
     splits = split_tickets(frame, params)
+    if natural is not None:
+        splits = add_natural(splits, natural, natural_val_size, params.seed)
+        report.natural_rows = len(natural)
     output_dir.mkdir(parents=True, exist_ok=True)
     for name, split in splits.items():
         split.to_csv(output_dir / f"{name}.csv", index=False)
@@ -206,5 +249,6 @@ def prepare(
 
 
 def read_split(path: Path) -> pd.DataFrame:
-    """Read a split written by :func:`prepare` (columns ``text`` and ``label``)."""
+    """Read a split written by :func:`prepare` (``text``, ``label``; ``source`` and
+    ``language`` when natural tickets were added)."""
     return read_csv(Path(path), [TEXT], LABEL)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from sklearn.metrics import (
 )
 
 from callcenterai.config import DataParams
-from callcenterai.data import LABEL, TEXT, load_tickets, resolve_columns
+from callcenterai.data import LABEL, LANGUAGE, SOURCE, TEXT, load_tickets, resolve_columns
 from callcenterai.errors import DataError
 from callcenterai.models.base import Classifier, top_labels
 
@@ -53,14 +54,35 @@ def _overall(truth: list[str], predicted: list[str]) -> dict[str, float]:
     }
 
 
+def bootstrap_intervals(
+    truth: Sequence[str], predicted: Sequence[str], n: int = 1000, seed: int = 0
+) -> dict[str, list[float]]:
+    """95 % percentile-bootstrap intervals of accuracy and macro-F1 (tickets resampled)."""
+    truth, predicted = np.asarray(truth), np.asarray(predicted)
+    samples = np.random.default_rng(seed).integers(0, len(truth), size=(n, len(truth)))
+    accuracy = (truth[samples] == predicted[samples]).mean(axis=1)
+    macro_f1 = [
+        f1_score(truth[rows], predicted[rows], average="macro", zero_division=0) for rows in samples
+    ]
+    return {
+        name: [round(float(v), 4) for v in np.percentile(values, [2.5, 97.5])]
+        for name, values in (("accuracy_ci95", accuracy), ("macro_f1_ci95", macro_f1))
+    }
+
+
 def compute_metrics(
     truth: list[str],
     probabilities: np.ndarray,
     labels: list[str],
     word_counts: np.ndarray,
     short_words: int,
+    groups: dict[str, tuple[str, np.ndarray]] | None = None,
 ) -> dict[str, Any]:
-    """Metrics of predictions ``probabilities`` (columns in ``labels`` order) against ``truth``."""
+    """Metrics of predictions ``probabilities`` (columns in ``labels`` order) against ``truth``.
+
+    Besides the short/long slices, ``groups`` (name -> definition, row mask), e.g. one per
+    language, get a slice each, with bootstrap intervals.
+    """
     predicted, _ = top_labels(probabilities, labels)
     unknown = sorted(set(truth) - set(labels))
     if unknown:
@@ -97,6 +119,15 @@ def compute_metrics(
         )
         if mask.any()
     }
+    for name, (definition, mask) in (groups or {}).items():
+        if mask.any():
+            group_truth, group_predicted = truth_arr[mask], predicted_arr[mask]
+            metrics["slices"][name] = {
+                "definition": definition,
+                **_overall(list(group_truth), list(group_predicted)),
+                **bootstrap_intervals(group_truth, group_predicted),
+                "ece": expected_calibration_error(probabilities[mask], correct[mask]),
+            }
     metrics["confusion_matrix"] = {
         "labels": labels,
         "matrix": confusion_matrix(truth, predicted, labels=labels).tolist(),
@@ -104,14 +135,37 @@ def compute_metrics(
     return metrics
 
 
+def column_groups(frame: pd.DataFrame) -> dict[str, tuple[str, np.ndarray]]:
+    """One group per language and per source, where a frame has several of them."""
+    groups = {}
+    for column in (LANGUAGE, SOURCE):
+        if column not in frame.columns:
+            continue
+        values = frame[column].fillna("").astype(str).to_numpy()
+        present = sorted(set(values) - {""})
+        if len(present) < 2:  # one group would be the whole frame again
+            continue
+        for value in present:
+            groups[f"{column}_{value}"] = (f"{column} = {value}", values == value)
+    return groups
+
+
 def evaluate_frame(
     classifier: Classifier, frame: pd.DataFrame, short_words: int
 ) -> tuple[dict, list[str]]:
-    """Evaluate ``classifier`` on a ``text``/``label`` frame; return metrics and predictions."""
+    """Evaluate ``classifier`` on a ``text``/``label`` frame; return metrics and predictions.
+
+    A frame with a ``language`` (or ``source``) column is also sliced by its values.
+    """
     probabilities = classifier.predict_proba(frame[TEXT].tolist())
     word_counts = frame[TEXT].str.split().str.len().to_numpy()
     metrics = compute_metrics(
-        frame[LABEL].tolist(), probabilities, classifier.labels, word_counts, short_words
+        frame[LABEL].tolist(),
+        probabilities,
+        classifier.labels,
+        word_counts,
+        short_words,
+        groups=column_groups(frame),
     )
     metrics["model"] = {"name": classifier.name, "version": classifier.version}
     predicted, _ = top_labels(probabilities, classifier.labels)

@@ -15,12 +15,23 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from callcenterai.config import MODEL_NAMES, PRODUCTION_ALIAS, TFIDF_MODEL_NAME, Params
-from callcenterai.data import DataReport, load_tickets, prepare, read_split, split_tickets
+from callcenterai.corpus import CORPUS_COLUMNS, CorpusReport, check_corpus, read_table
+from callcenterai.data import (
+    LABEL,
+    LANGUAGE,
+    TEXT,
+    DataReport,
+    load_tickets,
+    prepare,
+    read_split,
+    split_tickets,
+)
+from callcenterai.errors import DataError
 from callcenterai.evaluate import evaluate_frame, load_eval_data, write_outputs
 from callcenterai.models.store import is_mlflow_uri, load_classifier
 from callcenterai.promotion import promote
 from callcenterai.registry import alias_version
-from callcenterai.sample import write_sample
+from callcenterai.sample import LABELS, write_sample
 from callcenterai.tracking import log_evaluation, metric_key, setup_tracking
 from callcenterai.train import TrainResult, train_model
 
@@ -55,7 +66,38 @@ class Layout:
 
 
 def stage_prepare(input_path: Path, layout: Layout, params: Params) -> DataReport:
-    return prepare(input_path, layout.processed, layout.data_report, params.data)
+    """Clean and split ``input_path``; the natural corpus (``natural.corpus``) joins train/val."""
+    natural = None
+    corpus = params.natural.path("corpus")
+    if corpus is not None:
+        if not corpus.is_file():
+            raise DataError(
+                f"natural corpus not found at {corpus}: set natural.corpus to null in params.yaml "
+                "to train on the main data alone"
+            )
+        natural = read_table(corpus, CORPUS_COLUMNS)[[TEXT, LABEL, LANGUAGE]]
+    return prepare(
+        input_path,
+        layout.processed,
+        layout.data_report,
+        params.data,
+        natural=natural,
+        natural_val_size=params.natural.val_size,
+    )
+
+
+def stage_corpus(params: Params, report_path: Path) -> CorpusReport:
+    """Check the natural corpus against the label set and the evaluation set; write the report."""
+    corpus = params.natural.path("corpus")
+    if corpus is None:
+        raise DataError("natural.corpus is not set in params.yaml: there is no corpus to check")
+    report = check_corpus(corpus, params.natural.path("eval"), LABELS)
+    report.to_json(report_path)
+    if report.problems:
+        shown = "; ".join(report.problems[:5])
+        more = f" (and {len(report.problems) - 5} more)" if len(report.problems) > 5 else ""
+        raise DataError(f"the natural corpus fails {len(report.problems)} check(s): {shown}{more}")
+    return report
 
 
 def _read_report(layout: Layout) -> dict | None:
@@ -148,6 +190,7 @@ def quickstart(workdir: Path, params: Params, sample_size: int = 2000) -> dict:
     """Run the whole pipeline on the built-in synthetic sample, inside ``workdir``."""
     layout = Layout(workdir)
     sample = write_sample(workdir / "data" / "raw" / "sample_tickets.csv", n=sample_size)
+    params = sample_params(params)
     report = stage_prepare(sample, layout, params)
     result = stage_train("tfidf", layout, params)
     metrics = stage_evaluate(
@@ -175,6 +218,17 @@ def quickstart(workdir: Path, params: Params, sample_size: int = 2000) -> dict:
 SAMPLE_TRANSFORMER = {"epochs": 2, "max_length": 64, "learning_rate": 2e-4}
 
 
+def sample_params(params: Params) -> Params:
+    """The parameters of a run on the built-in sample: a short transformer, and the sample alone
+    (a synthetic demonstration of the system, trained in minutes)."""
+    return params.model_copy(
+        update={
+            "transformer": params.transformer.model_copy(update=SAMPLE_TRANSFORMER),
+            "natural": params.natural.model_copy(update={"corpus": None}),
+        }
+    )
+
+
 def production_versions() -> dict[str, str | None]:
     """The version holding the production alias of each model, or None."""
     setup_tracking()
@@ -199,9 +253,7 @@ def bootstrap(
     layout = Layout(workdir)
     if input_path is None:
         input_path = write_sample(workdir / "data" / "raw" / "sample_tickets.csv", n=sample_size)
-        params = params.model_copy(
-            update={"transformer": params.transformer.model_copy(update=SAMPLE_TRANSFORMER)}
-        )
+        params = sample_params(params)
     report = stage_prepare(input_path, layout, params)
     summary: dict = {"input": str(input_path), "rows_kept": report.rows_kept, "trained": missing}
     for kind in missing:

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from callcenterai.config import MODEL_NAMES, STAGING_ALIAS, Params
-from callcenterai.data import DataReport
+from callcenterai.data import SOURCE, DataReport
 from callcenterai.evaluate import evaluate_frame, plot_confusion_matrix
 from callcenterai.models.base import Classifier
 from callcenterai.models.finetune import export_onnx, fine_tune, quantize_int8, write_serving_dir
@@ -95,7 +96,11 @@ def fit_tfidf(
     """TF-IDF + calibrated linear SVM on ``train``, scored on ``val``."""
     started = time.perf_counter()
     classifier = TfidfClassifier.train(
-        train["text"], train["label"], params.tfidf, seed=params.data.seed
+        train["text"],
+        train["label"],
+        params.tfidf,
+        seed=params.data.seed,
+        sample_weight=sample_weights(train, params),
     )
     train_seconds = time.perf_counter() - started
     mlflow.log_metric("vocabulary_size", len(classifier.vectorizer.vocabulary_))
@@ -116,6 +121,9 @@ def fit_transformer(
     settings = params.transformer
     torch_dir = output_dir.parent / f"{output_dir.name}_torch"
     base_model = resolve_base_model(settings.base_model)
+    weights = sample_weights(train, params)
+    if weights is not None:  # the loss is unweighted: a ticket of weight w is seen round(w) times
+        train = train.loc[train.index.repeat(np.maximum(1, np.rint(weights)).astype(int))]
 
     def log_epoch(epoch_log) -> None:
         mlflow.log_metrics(
@@ -169,6 +177,13 @@ def fit_transformer(
 
 
 FITTERS = {"tfidf": fit_tfidf, "transformer": fit_transformer}
+
+
+def sample_weights(train: pd.DataFrame, params: Params) -> np.ndarray | None:
+    """Natural tickets weigh ``natural.weight``, the others 1; None when there are none."""
+    if SOURCE not in train.columns or not (train[SOURCE] == "natural").any():
+        return None
+    return np.where(train[SOURCE] == "natural", params.natural.weight, 1.0)
 
 
 def _stratified_subset(frame: pd.DataFrame, size: int | None, seed: int) -> pd.DataFrame:

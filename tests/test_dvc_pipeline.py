@@ -26,17 +26,21 @@ def dvc(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedP
 
 
 @needs_dvc
-def test_dag_has_the_four_stages_in_order():
+def test_dag_has_the_stages_in_order():
     result = dvc("dag", "--mermaid", cwd=PROJECT_ROOT)
     assert result.returncode == 0, result.stderr
     names = dict(re.findall(r'(node\d+)\["(\w+)"\]', result.stdout))
     edges = {(names[a], names[b]) for a, b in re.findall(r"(node\d+)-->(node\d+)", result.stdout)}
-    expected = {"prepare", "train_tfidf", "evaluate_tfidf", "promote_tfidf"}
-    expected |= {"train_transformer", "evaluate_transformer", "promote_transformer"}
+    expected = {"corpus", "prepare"}
+    for kind in ("tfidf", "transformer"):
+        expected |= {f"{stage}_{kind}" for stage in ("train", "evaluate", "promote")}
+        expected.add(f"evaluate_{kind}_natural")
     assert set(names.values()) == expected
+    assert ("corpus", "prepare") in edges
     for kind in ("tfidf", "transformer"):
         assert ("prepare", f"train_{kind}") in edges
         assert (f"train_{kind}", f"evaluate_{kind}") in edges
+        assert (f"train_{kind}", f"evaluate_{kind}_natural") in edges
 
 
 @needs_dvc
@@ -45,6 +49,8 @@ def test_repro_on_the_sample_in_a_fresh_repository(tmp_path):
     for name in ("dvc.yaml", "params.yaml"):
         shutil.copy(PROJECT_ROOT / name, tmp_path / name)
     shutil.copytree(PROJECT_ROOT / "callcenterai", tmp_path / "callcenterai")
+    for folder in ("natural", "eval"):
+        shutil.copytree(PROJECT_ROOT / "data" / folder, tmp_path / "data" / folder)
     write_sample(tmp_path / "data" / "raw" / "tickets.csv", n=800)
     env = {
         **os.environ,
@@ -55,14 +61,20 @@ def test_repro_on_the_sample_in_a_fresh_repository(tmp_path):
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     assert dvc("init", "-q", cwd=tmp_path).returncode == 0
     # The TF-IDF branch: the transformer's stages are exercised by tests/model (tiny fine-tunes).
-    result = dvc("repro", "evaluate_tfidf", "promote_tfidf", cwd=tmp_path, env=env)
+    stages = ("evaluate_tfidf", "evaluate_tfidf_natural", "promote_tfidf")
+    result = dvc("repro", *stages, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     metrics = json.loads((tmp_path / "reports" / "tfidf" / "metrics.json").read_text())
     assert metrics["macro_f1"] > 0.6
     assert json.loads((tmp_path / "reports" / "tfidf" / "promotion.json").read_text())["promoted"]
+    natural = json.loads((tmp_path / "reports" / "tfidf" / "natural_metrics.json").read_text())
+    assert natural["n"] == 720 and {"language_en", "language_fr", "language_ar"} <= set(
+        natural["slices"]
+    )
+    assert json.loads((tmp_path / "reports" / "corpus_report.json").read_text())["problems"] == []
     lock = (tmp_path / "dvc.lock").read_text()
-    for stage in ("prepare", "train_tfidf", "evaluate_tfidf", "promote_tfidf"):
+    for stage in ("corpus", "prepare", "train_tfidf", *stages):
         assert f"{stage}:" in lock
     assert "train_transformer:" not in lock
-    status = dvc("status", "evaluate_tfidf", "promote_tfidf", cwd=tmp_path, env=env)
+    status = dvc("status", *stages, cwd=tmp_path, env=env)
     assert "up to date" in status.stdout, status.stdout

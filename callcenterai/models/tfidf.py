@@ -73,9 +73,15 @@ class TfidfClassifier(Classifier):
 
     @classmethod
     def train(
-        cls, texts: Sequence[str], labels: Sequence[str], params: TfidfParams, seed: int = 42
+        cls,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        params: TfidfParams,
+        seed: int = 42,
+        sample_weight: Sequence[float] | None = None,
     ) -> TfidfClassifier:
-        pipeline = build_pipeline(params, seed).fit(as_frame(texts), list(labels))
+        fit_options = {} if sample_weight is None else {"svm__sample_weight": sample_weight}
+        pipeline = build_pipeline(params, seed).fit(as_frame(texts), list(labels), **fit_options)
         # Terms cut by min_df / max_df are kept for introspection only; they bloat the artifact.
         cls._vectorizer_of(pipeline).stop_words_ = None
         return cls(pipeline)

@@ -5,8 +5,16 @@ import pandas as pd
 import pytest
 
 from callcenterai.config import DataParams
-from callcenterai.data import load_tickets, prepare, read_csv, resolve_columns, split_tickets
+from callcenterai.data import (
+    load_tickets,
+    prepare,
+    read_csv,
+    read_split,
+    resolve_columns,
+    split_tickets,
+)
 from callcenterai.errors import DataError
+from callcenterai.sample import LABELS
 from tests.conftest import SUPPORT_EN_CSV
 
 
@@ -129,3 +137,34 @@ def test_prepare_other_label_set_with_subject_and_body(tmp_path):
     assert len(report.label_counts) == 10
     assert sum(report.split_sizes.values()) == report.rows_kept
     assert (tmp_path / "report.json").exists()
+
+
+def test_natural_tickets_join_train_and_val_but_not_test(tmp_path, sample_csv):
+    languages = ["en", "fr", "ar"] * 40
+    natural = pd.DataFrame(
+        {
+            "text": [f"ticket number {i} about {label}" for i, label in enumerate(LABELS * 15)],
+            "label": LABELS * 15,
+            "language": languages,
+        }
+    )
+    report = prepare(sample_csv, tmp_path, tmp_path / "report.json", DataParams(), natural, 0.25)
+    splits = {name: read_split(tmp_path / f"{name}.csv") for name in ("train", "val", "test")}
+    assert report.natural_rows == 120
+    assert (splits["train"]["source"] == "natural").sum() == 90
+    assert (splits["val"]["source"] == "natural").sum() == 30
+    assert set(splits["test"]["source"]) == {"kaggle"}
+    natural_val = splits["val"][splits["val"]["source"] == "natural"]
+    assert set(natural_val["language"]) == {"en", "fr", "ar"}
+    assert report.split_sizes["train"] == len(splits["train"])
+
+
+def test_natural_tickets_are_weighted_in_training(tmp_path):
+    from callcenterai.config import NaturalParams, Params
+    from callcenterai.train import sample_weights  # noqa: E402 - imports MLflow
+
+    params = Params(natural=NaturalParams(weight=3.0))
+    train = pd.DataFrame({"text": ["a", "b", "c"], "label": ["x"] * 3})
+    assert sample_weights(train, params) is None
+    train["source"] = ["kaggle", "natural", "kaggle"]
+    assert sample_weights(train, params).tolist() == [1.0, 3.0, 1.0]

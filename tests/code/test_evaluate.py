@@ -70,3 +70,37 @@ def test_evaluate_raw_schema_csv(trained, params, sample_csv, tmp_path):
         str(result.model_dir), sample_csv, tmp_path / "m.json", params, log_to_mlflow=False
     )
     assert metrics["n"] == 1200  # raw CSV: duplicates are evaluated, not dropped
+
+
+def test_language_slices_with_bootstrap_intervals():
+    labels = ["A", "B"]
+    truth = ["A", "B"] * 50 + ["A", "B"] * 50
+    # English all right, French right on A only
+    probabilities = np.array([[0.9, 0.1], [0.1, 0.9]] * 50 + [[0.8, 0.2], [0.7, 0.3]] * 50)
+    language = np.array(["en"] * 100 + ["fr"] * 100)
+    groups = {f"language_{code}": (f"language = {code}", language == code) for code in ("en", "fr")}
+    metrics = compute_metrics(truth, probabilities, labels, np.full(200, 20), 10, groups=groups)
+    english, french = metrics["slices"]["language_en"], metrics["slices"]["language_fr"]
+    assert english["accuracy"] == 1.0 and english["accuracy_ci95"] == [1.0, 1.0]
+    assert french["accuracy"] == 0.5
+    low, high = french["accuracy_ci95"]
+    assert 0.35 < low < 0.5 < high < 0.65
+    assert french["macro_f1_ci95"][0] < french["macro_f1"] < french["macro_f1_ci95"][1]
+    # right at 0.8 confidence (gap 0.2), wrong at 0.7 (gap 0.7), half each
+    assert french["ece"] == pytest.approx(0.45)
+
+
+def test_evaluating_the_natural_set_reports_each_language(trained, params, tmp_path):
+    from callcenterai.config import PROJECT_ROOT
+
+    layout, result = trained
+    metrics = stage_evaluate(
+        str(result.model_dir),
+        PROJECT_ROOT / "data" / "eval" / "multilingual_tickets.csv",
+        tmp_path / "natural.json",
+        params,
+    )
+    assert metrics["n"] == 720
+    for code in ("en", "fr", "ar"):
+        language = metrics["slices"][f"language_{code}"]
+        assert language["n"] == 240 and len(language["accuracy_ci95"]) == 2

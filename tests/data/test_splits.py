@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from callcenterai.config import Params
-from callcenterai.data import LABEL, TEXT, read_split
+from callcenterai.config import load_params
+from callcenterai.data import LABEL, LANGUAGE, SOURCE, TEXT, read_split
 from callcenterai.pipeline import Layout, stage_prepare
 from callcenterai.sample import LABELS
 from callcenterai.text import normalise_text
@@ -17,7 +17,8 @@ KAGGLE_LABELS = set(LABELS)
 def check_splits(layout: Layout, expected_labels: set[str]) -> dict:
     splits = {name: read_split(layout.split(name)) for name in ("train", "val", "test")}
     for name, split in splits.items():
-        assert list(split.columns) == [TEXT, LABEL], name
+        assert list(split.columns)[:2] == [TEXT, LABEL], name
+        assert set(split.columns[2:]) <= {SOURCE, LANGUAGE}, name
         assert split[TEXT].str.len().min() > 0, name
         assert set(split[LABEL]) == expected_labels, name
     normalised = {name: set(split[TEXT].map(normalise_text)) for name, split in splits.items()}
@@ -36,8 +37,11 @@ def test_sample_splits(prepared):
 
 @needs_kaggle
 @pytest.mark.slow
-def test_kaggle_splits(tmp_path):
+def test_kaggle_and_natural_splits(tmp_path):
+    """The project's parameters: Kaggle tickets plus the natural corpus in train and val."""
     layout = Layout(tmp_path)
-    report = stage_prepare(KAGGLE_CSV, layout, Params())
-    assert report.rows_read == 43053
+    report = stage_prepare(KAGGLE_CSV, layout, load_params())
+    assert report.rows_read == 43053 and report.natural_rows == 3600
     check_splits(layout, KAGGLE_LABELS)
+    test = read_split(layout.split("test"))
+    assert set(test[SOURCE]) == {"kaggle"}
