@@ -90,6 +90,7 @@ def render_transformer(result: dict) -> list[str]:
         "onnx_fp32": "ONNX fp32",
         "onnx_int8": "ONNX int8",
         "onnx_int8_matmul": "ONNX int8, embeddings fp32",
+        "onnx_int8_per_channel": "ONNX int8 per channel, embeddings fp32",
     }
     names = {key: title for key, title in names.items() if key in variants}
     base = variants["pytorch_fp32"]
@@ -147,18 +148,18 @@ def render_transformer(result: dict) -> list[str]:
         )
         + ".",
         "",
-        "Accuracy per language on the hand-written multilingual set "
-        "(`data/eval/multilingual_tickets.csv`, 80 tickets per language):",
+        "Accuracy per language on the natural evaluation set "
+        "(`data/eval/multilingual_tickets.csv`):",
         "",
-        "| language | TF-IDF | transformer (int8) | transformer (PyTorch) |",
-        "|---|---|---|---|",
+        "| language | TF-IDF | " + " | ".join(names.values()) + " |",
+        "|---" * (len(names) + 2) + "|",
     ]
     tfidf = result["tfidf_multilingual_accuracy"]
     for language in sorted(tfidf):
         lines.append(
-            f"| {language} | {_f(tfidf[language])} "
-            f"| {_f(variants['onnx_int8']['multilingual_accuracy'][language])} "
-            f"| {_f(base['multilingual_accuracy'][language])} |"
+            f"| {language} | {_f(tfidf[language])} | "
+            + " | ".join(_f(variants[v]["multilingual_accuracy"][language]) for v in names)
+            + " |"
         )
     lines.append("")
     return lines

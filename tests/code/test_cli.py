@@ -114,3 +114,20 @@ def test_evaluate_a_registry_uri_uses_the_project_store(tmp_path, sample_csv):
     run = mlflow.get_run(version.run_id)
     assert "tickets_macro_f1" in run.data.metrics
     assert version.tags["tickets_macro_f1"] == str(run.data.metrics["tickets_macro_f1"])
+
+
+def test_corpus_check_failure_is_one_line(tmp_path):
+    import pandas as pd
+
+    from callcenterai.config import PROJECT_ROOT
+
+    corpus = pd.read_csv(PROJECT_ROOT / "data" / "natural" / "tickets.csv", dtype=str)
+    corpus.loc[0, "label"] = "Printers"
+    corpus.to_csv(tmp_path / "broken.csv", index=False)
+    (tmp_path / "params.yaml").write_text(f"natural:\n  corpus: {tmp_path / 'broken.csv'}\n")
+    result = run_cli("corpus", "--output", "report.json", cwd=tmp_path, home=tmp_path)
+    assert result.returncode == 1
+    assert "error: the natural corpus fails 1 check(s)" in result.stderr
+    assert "labels not in the label set: Printers" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert json.loads((tmp_path / "report.json").read_text())["problems"]
