@@ -76,6 +76,14 @@ class Agent:
         scrubbed = await asyncio.get_running_loop().run_in_executor(
             None, Scrubbed, request.text, self.settings.pii_person_names
         )
+        if len(scrubbed.text) > self.settings.max_text_chars:
+            # Masks can be longer than what they replace ("::1" -> "[IP_ADDRESS]"): what is sent
+            # downstream must fit the model services' limit, which is the same setting.
+            raise HTTPException(
+                413,
+                f"text has {len(scrubbed.text)} characters once personal data is masked; the "
+                f"limit is {self.settings.max_text_chars}",
+            )
         signals = scrubbed.signals
         self.metrics.observe_ticket(signals.language, scrubbed.counts)
         plan = plan_route(signals, self.policy, request.force_model)

@@ -4,7 +4,9 @@ A call that times out, cannot connect or gets a 5xx answer raises :class:`Downst
 a short reason (``timeout``, ``unavailable``, ``not_ready``, ``http_500``, ...). After
 ``breaker_failures`` consecutive failures the breaker (the ``circuitbreaker`` library) opens and
 the service is skipped at once (reason ``circuit_open``) for ``breaker_reset_s``; then one call
-is let through to test it again.
+is let through to test it again. A 4xx answer (the service refused that request, e.g. 413) is a
+``DownstreamError`` too (reason ``http_413``) but not a breaker failure: the service is healthy,
+and one client's bad tickets must not cut everybody else off.
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ class DownstreamError(Exception):
     def __init__(self, service: str, reason: str):
         super().__init__(f"{service} service {reason.replace('_', ' ')}")
         self.service, self.reason = service, reason
+
+
+class _Refused(Exception):
+    """The service answered 4xx: not a failure of the service (the breaker ignores it)."""
+
+    def __init__(self, status: int):
+        super().__init__(f"http_{status}")
+        self.status = status
 
 
 class ModelClient:
@@ -55,6 +65,9 @@ class ModelClient:
         except CircuitBreakerError:
             self.metrics.downstream_errors.labels(self.kind, "circuit_open").inc()
             raise DownstreamError(self.kind, "circuit_open") from None
+        except _Refused as refused:
+            self.metrics.downstream_errors.labels(self.kind, str(refused)).inc()
+            raise DownstreamError(self.kind, str(refused)) from None
         finally:
             self.metrics.breaker_open.labels(self.kind).set(1 if self.breaker.opened else 0)
 
@@ -70,6 +83,8 @@ class ModelClient:
             self.metrics.downstream_latency.labels(self.kind).observe(time.perf_counter() - started)
         if response.status_code == 503:
             raise self._failed("not_ready")
+        if 400 <= response.status_code < 500:
+            raise _Refused(response.status_code)
         if response.status_code != 200:
             raise self._failed(f"http_{response.status_code}")
         try:

@@ -127,7 +127,7 @@ def test_corpus_check_failure_is_one_line(tmp_path):
     (tmp_path / "params.yaml").write_text(f"natural:\n  corpus: {tmp_path / 'broken.csv'}\n")
     result = run_cli("corpus", "--output", "report.json", cwd=tmp_path, home=tmp_path)
     assert result.returncode == 1
-    assert "error: the natural corpus fails 1 check(s)" in result.stderr
+    assert "error: the natural corpus fails 2 check(s)" in result.stderr  # and a cell short
     assert "labels not in the label set: Printers" in result.stderr
     assert "Traceback" not in result.stderr
     assert json.loads((tmp_path / "report.json").read_text())["problems"]

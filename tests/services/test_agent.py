@@ -238,3 +238,49 @@ def test_downstream_processes_killed_mid_run(tfidf_dir, tiny_transformer_dir, tm
     finally:
         tfidf.stop()
         transformer.stop()
+
+
+def test_tickets_that_grow_when_masked_cannot_open_the_breakers(model_services):
+    """Security review, finding 1: "::1 " is 4 characters and its mask "[IP_ADDRESS] " 13. With
+    the agent's limit equal to the services' (the default), such tickets used to pass the agent,
+    get 413 from both services, and open both breakers for everybody."""
+    grows = "::1 " * 5_000  # 20,000 characters, the limit; 65,000 once masked
+    with agent_client(model_services, max_text_chars=20_000) as client:
+        for _ in range(4):
+            response = client.post("/classify", json={"text": grows})
+            assert response.status_code == 413
+            assert "once personal data is masked" in response.json()["detail"]
+        normal = client.post("/classify", json={"text": "My laptop screen is broken"})
+        assert normal.status_code == 200, normal.text
+        breakers = {k: v["breaker"] for k, v in client.get("/health").json()["downstream"].items()}
+        assert breakers == {"tfidf": "closed", "transformer": "closed"}
+
+
+def test_a_refused_request_is_not_a_breaker_failure(model_services):
+    """A 4xx from a healthy service (here 413 for a text over its limit) is reported to the
+    caller but does not count towards opening the breaker; a 5xx-like failure does."""
+    import asyncio
+
+    from callcenterai.services.downstream import DownstreamError, ModelClient
+    from callcenterai.services.metrics import AgentMetrics
+
+    async def scenario() -> list[str]:
+        client = ModelClient(
+            "tfidf", model_services["tfidf"], 2.0, 2, 30.0, AgentMetrics("agent-test")
+        )
+        reasons = []
+        for _ in range(3):
+            try:
+                await client.predict("x" * 25_000)  # the service's limit is 20,000
+            except DownstreamError as error:
+                reasons.append(error.reason)
+        reasons.append(client.breaker_state)
+        answer = await client.predict("my printer is jammed")
+        reasons.append(answer.label)
+        await client.close()
+        return reasons
+
+    *refused, state, label = asyncio.run(scenario())
+    assert refused == ["http_413"] * 3
+    assert state == "closed"
+    assert label in LABELS
