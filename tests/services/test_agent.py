@@ -22,10 +22,12 @@ FRENCH = "Bonjour, mon écran d'ordinateur portable reste noir depuis ce matin, 
 
 def agent_client(urls: dict, **overrides) -> TestClient:
     settings = Settings(
-        tfidf_url=urls["tfidf"],
-        transformer_url=urls["transformer"],
-        max_text_chars=2000,
-        **overrides,
+        **{
+            "tfidf_url": urls["tfidf"],
+            "transformer_url": urls["transformer"],
+            "max_text_chars": 2000,
+            **overrides,
+        }
     )
     return TestClient(create_agent_app(settings))
 
