@@ -94,7 +94,13 @@ def load_classifier(uri: str | Path, **options) -> Classifier:
     if name is None:  # a folder or a runs:/ URI: identity from the model's own metadata
         name = str(metadata.get("registered_model_name", local.name if local else uri))
         number = str(metadata.get("registered_model_version", "local"))
-    model = KINDS[kind].load(source, local, name, number, options)
+    try:
+        model = KINDS[kind].load(source, local, name, number, options)
+    except Exception as exc:  # noqa: BLE001 - a damaged artifact: one line, not a traceback
+        raise ModelNotFoundError(
+            f"cannot load model {uri}: its files are damaged or incomplete "
+            f"({type(exc).__name__}: {one_line(exc)})"
+        ) from None
     model.run_id = metadata.get("run_id") or info.run_id
     logger.info("loaded %s model %s version %s from %s", kind, name, number, uri)
     return model

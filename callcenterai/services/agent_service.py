@@ -167,7 +167,9 @@ def api_key_guard(settings: Settings):
 
     def check(key: str | None = Depends(header)) -> None:
         expected = settings.api_key.get_secret_value() if settings.api_key else None
-        if expected and not (key and secrets.compare_digest(key, expected)):
+        # Compared as UTF-8 bytes: compare_digest refuses non-ASCII str (a 500 otherwise).
+        given = (key or "").encode("utf-8", "surrogateescape")
+        if expected and not (key and secrets.compare_digest(given, expected.encode("utf-8"))):
             raise HTTPException(401, "missing or wrong API key: send it in the X-API-Key header")
 
     return check

@@ -18,6 +18,12 @@ from callcenterai.services.metrics import MetricsMiddleware, ServiceMetrics, end
 def check_text(text: str, settings: Settings, field: str = "text") -> None:
     if not text.strip():
         raise HTTPException(422, f"{field} is empty: send the ticket's text")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate such as "\ud800" in the JSON
+        raise HTTPException(
+            422, f"{field} is not valid Unicode text (character {exc.start} is a lone surrogate)"
+        ) from None
     if len(text) > settings.max_text_chars:
         raise HTTPException(
             413, f"{field} has {len(text)} characters; the limit is {settings.max_text_chars}"

@@ -131,3 +131,19 @@ def test_corpus_check_failure_is_one_line(tmp_path):
     assert "labels not in the label set: Printers" in result.stderr
     assert "Traceback" not in result.stderr
     assert json.loads((tmp_path / "report.json").read_text())["problems"]
+
+
+def test_serving_a_damaged_model_is_one_line(tmp_path, tfidf_dir):
+    """A model folder whose weights file is cut short: `serve` stops with one line."""
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(tfidf_dir, damaged)
+    weights = damaged / "model.skops"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    result = run_cli(
+        "serve", "tfidf", "--model", str(damaged), "--port", "1", cwd=tmp_path, home=tmp_path
+    )
+    assert result.returncode == 1
+    assert "error: cannot load model" in result.stderr and "damaged" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -135,6 +135,19 @@ def test_api_key_when_configured(model_services):
         assert right.status_code == 200
         assert client.get("/health").status_code == 200  # probes need no key
         assert 'data-auth="true"' in client.get("/").text
+        # A key that is not ASCII is a wrong key (it used to be a 500).
+        foreign = client.post(
+            "/classify", json={"text": "hi"}, headers={"X-API-Key": "clé-secrète".encode()}
+        )
+        assert foreign.status_code == 401
+
+
+def test_a_lone_surrogate_is_a_clear_422(agent):
+    """JSON may escape a lone surrogate; it used to crash language detection with a 500."""
+    body = b'{"text": "my screen \\ud800 is black"}'
+    response = agent.post("/classify", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert "lone surrogate" in response.json()["detail"]
 
 
 def test_cors_allows_only_configured_origins(model_services):
