@@ -185,7 +185,7 @@ def per_group(scored: pd.DataFrame, policy: RoutingSettings, column: str) -> dic
         result[value] = {
             "tickets": len(group),
             "detected_correctly": round(
-                float(np.mean([d == group["language"].iloc[0] for d in detected])), 3
+                float(np.mean([d == code for d, code in zip(detected, group["language"])])), 3
             ),
             **{
                 kind: round(float(np.mean(group[f"{kind}_label"] == group["label"])), 3)
