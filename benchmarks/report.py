@@ -148,8 +148,8 @@ def render_transformer(result: dict) -> list[str]:
         )
         + ".",
         "",
-        "Accuracy per language on the natural evaluation set "
-        "(`data/eval/multilingual_tickets.csv`):",
+        "Accuracy per language on `data/eval/multilingual_tickets.csv` as it was on the date "
+        "above (240 tickets before 2026-11-29 11:30 UTC, 720 after):",
         "",
         "| language | TF-IDF | " + " | ".join(names.values()) + " |",
         "|---" * (len(names) + 2) + "|",
