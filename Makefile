@@ -74,7 +74,7 @@ format: venv
 	$(BIN)/black callcenterai tests benchmarks
 	$(BIN)/isort callcenterai tests benchmarks
 
-## Rebuild the DVC pipeline on data/raw/tickets.csv (see README: Real data).
+## Rebuild the DVC pipeline on the shipped Kaggle tickets + natural corpus (see README: Real data).
 repro: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 

@@ -1,6 +1,6 @@
 """Natural tickets: how much the natural corpus should weigh in TF-IDF training, and what it gives.
 
-Run after copying the Kaggle CSV to data/raw/tickets.csv, with ``python -m benchmarks.natural``.
+Run with ``python -m benchmarks.natural`` (it reads the shipped Kaggle tickets, data/reference).
 The corpus weight is chosen on the validation splits only (the mean of the Kaggle validation
 macro-F1 and the natural validation macro-F1); the natural evaluation set and the Kaggle test
 split are then measured once for the chosen weight and, for comparison, for Kaggle alone (weight
@@ -55,7 +55,11 @@ def fit(train, params, weight: float) -> tuple[TfidfClassifier, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--input", type=Path, default=PROJECT_ROOT / "data" / "raw" / "tickets.csv")
+    parser.add_argument(
+        "--input",
+        type=Path,
+        default=PROJECT_ROOT / "data" / "reference" / "kaggle_it_tickets.csv.xz",
+    )
     parser.add_argument("--weights", type=float, nargs="+", default=[0, 1, 2, 4, 8])
     args = parser.parse_args()
     params = load_params()

@@ -151,7 +151,9 @@ def run(input_path: Path, params_path: Path | None) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", type=Path, default=Path("data/raw/tickets.csv"))
+    parser.add_argument(
+        "--input", type=Path, default=Path("data/reference/kaggle_it_tickets.csv.xz")
+    )
     parser.add_argument("--params", type=Path, default=None)
     args = parser.parse_args()
     results = run(args.input, args.params)

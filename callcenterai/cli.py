@@ -228,6 +228,16 @@ def promote_command(
     _print(decision)
 
 
+@app.command("rollback")
+def rollback_command(
+    kind: Annotated[str, typer.Argument(help="tfidf or transformer")],
+) -> None:
+    """Move production back to the previous production version; running services follow it."""
+    from callcenterai.pipeline import rollback
+
+    _print(rollback(kind))
+
+
 @app.command()
 def quickstart(
     workdir: Annotated[Path, typer.Option(help="Folder for the sample, splits and model.")] = Path(
@@ -415,15 +425,26 @@ def serve(
             f"transformer {settings.transformer_url}); chat page at /"
         )
     else:
-        from callcenterai.services.model_service import create_model_app, default_loader
+        from callcenterai.services.model_service import (
+            create_model_app,
+            default_loader,
+            follows_alias,
+        )
 
         uri = settings.default_model_uri(kind)
-        loaded = default_loader(kind, uri, settings)()  # fail fast, with one line
-        app = create_model_app(kind, settings, loader=lambda: loaded, model_uri=uri)
-        typer.echo(
-            f"serving {kind} model {loaded.name} v{loaded.version} on "
-            f"{settings.host}:{settings.port}"
-        )
+        if follows_alias(uri, settings):  # waits for a version if none exists yet
+            app = create_model_app(kind, settings, model_uri=uri)
+            typer.echo(
+                f"serving {kind} from {uri} on {settings.host}:{settings.port}, following the "
+                f"alias (every {settings.model_poll_s:g} s)"
+            )
+        else:
+            loaded = default_loader(kind, uri, settings)()  # fail fast, with one line
+            app = create_model_app(kind, settings, loader=lambda: loaded, model_uri=uri)
+            typer.echo(
+                f"serving {kind} model {loaded.name} v{loaded.version} on "
+                f"{settings.host}:{settings.port}"
+            )
     uvicorn.run(
         app,
         host=settings.host,

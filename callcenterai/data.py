@@ -7,10 +7,14 @@ Every model reads tickets through :func:`load_tickets`, which returns a frame wi
 
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
 import hashlib
 import json
 import logging
+import lzma
+import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -70,13 +74,48 @@ def resolve_columns(path: Path, params: DataParams) -> tuple[list[str], str]:
     return list(params.text_columns), params.label_column
 
 
+# Compressed CSVs are read as they are (the shipped reference data is xz-compressed).
+_OPENERS = {".xz": lzma.open, ".gz": gzip.open, ".bz2": bz2.open}
+_DECOMPRESSION_ERRORS = (lzma.LZMAError, EOFError, OSError, zlib.error)  # bz2: OSError
+
+
 def _read_header(path: Path) -> list[str]:
     _check_file(path)
+    opener = _OPENERS.get(path.suffix, open)
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
+        with opener(path, "rt", encoding="utf-8", newline="") as handle:
             return next(csv.reader(handle), [])
     except UnicodeDecodeError as exc:
         raise _encoding_error(path, exc) from None
+    except _DECOMPRESSION_ERRORS as exc:
+        raise _decompression_error(path, exc) from None
+
+
+def _decompression_error(path: Path, exc: Exception) -> Exception:
+    if path.suffix not in _OPENERS:
+        return exc  # an ordinary OSError (permissions, ...) of a plain file: not ours to reword
+    return DataError(f"{path} cannot be decompressed as {path.suffix[1:]}: {exc}")
+
+
+def checksum_file(path: Path) -> Path:
+    """The ``<file>.sha256`` beside ``path`` (``sha256sum`` format); shipped data has one."""
+    return path.with_name(path.name + ".sha256")
+
+
+def verify_checksum(path: Path) -> None:
+    """When ``path`` has a checksum file, its sha256 must match: a damaged or edited copy of the
+    shipped data is refused in one line instead of being trained on."""
+    expected_file = checksum_file(path)
+    if not expected_file.exists():
+        return
+    expected = expected_file.read_text().split()[0].lower()
+    actual = file_sha256(path)
+    if actual != expected:
+        raise DataError(
+            f"{path} is damaged or was changed: its sha256 is {actual[:12]}..., "
+            f"{expected_file.name} expects {expected[:12]}...; restore it (`git checkout -- "
+            f"{path}`) or remove the checksum file if the change is meant"
+        )
 
 
 def _check_file(path: Path) -> None:
@@ -84,6 +123,7 @@ def _check_file(path: Path) -> None:
         raise DataError(f"input file not found: {path}")
     if not path.is_file():
         raise DataError(f"input path is not a file: {path}")
+    verify_checksum(path)
 
 
 def _encoding_error(path: Path, exc: UnicodeDecodeError) -> DataError:
@@ -102,6 +142,8 @@ def read_csv(path: Path, text_columns: Sequence[str], label_column: str) -> pd.D
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise _encoding_error(path, exc) from None
+    except _DECOMPRESSION_ERRORS as exc:
+        raise _decompression_error(path, exc) from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty: expected a CSV with a header row") from None
     except pd.errors.ParserError as exc:

@@ -26,11 +26,11 @@ from callcenterai.data import (
     read_split,
     split_tickets,
 )
-from callcenterai.errors import DataError
+from callcenterai.errors import DataError, RegistryError
 from callcenterai.evaluate import evaluate_frame, load_eval_data, write_outputs
 from callcenterai.models.store import is_mlflow_uri, load_classifier
 from callcenterai.promotion import promote
-from callcenterai.registry import alias_version
+from callcenterai.registry import alias_version, roll_back
 from callcenterai.sample import LABELS, write_sample
 from callcenterai.tracking import log_evaluation, metric_key, setup_tracking
 from callcenterai.train import TrainResult, train_model
@@ -227,6 +227,24 @@ def sample_params(params: Params) -> Params:
             "natural": params.natural.model_copy(update={"corpus": None}),
         }
     )
+
+
+def rollback(kind: str) -> dict:
+    """Move ``kind``'s production alias back to the previous production version (the services
+    following the alias switch within their polling interval)."""
+    if kind not in MODEL_NAMES:
+        raise RegistryError(
+            f"unknown model kind {kind!r}: expected one of {', '.join(MODEL_NAMES)}"
+        )
+    setup_tracking()
+    name = MODEL_NAMES[kind]
+    previous, current = roll_back(name, PRODUCTION_ALIAS)
+    return {
+        "model": name,
+        "alias": PRODUCTION_ALIAS,
+        "from_version": previous,
+        "to_version": current,
+    }
 
 
 def production_versions() -> dict[str, str | None]:

@@ -20,7 +20,7 @@ from callcenterai.config import PRODUCTION_ALIAS, STAGING_ALIAS, DataParams
 from callcenterai.errors import RegistryError
 from callcenterai.evaluate import evaluate_frame, load_eval_data
 from callcenterai.models.store import load_classifier
-from callcenterai.registry import alias_version, set_alias
+from callcenterai.registry import alias_version, move_production
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +110,6 @@ def promote(
     for key, value in tags.items():
         client.set_model_version_tag(name, str(candidate.version), key, value)
     if promoted:
-        set_alias(name, PRODUCTION_ALIAS, str(candidate.version), client)
+        move_production(name, str(candidate.version), PRODUCTION_ALIAS, client)
     logger.info("promotion of %s v%s: %s", name, candidate.version, reason)
     return decision

@@ -7,6 +7,7 @@ tracking store that :func:`callcenterai.tracking.setup_tracking` selected.
 
 from __future__ import annotations
 
+import json
 import logging
 
 from mlflow.entities.model_registry import ModelVersion
@@ -54,3 +55,54 @@ def alias_version(name: str, alias: str, client: MlflowClient) -> ModelVersion |
 def set_alias(name: str, alias: str, version: str, client: MlflowClient | None = None) -> None:
     (client or MlflowClient()).set_registered_model_alias(name, alias, str(version))
     logger.info("alias %s of %s now points to version %s", alias, name, version)
+
+
+# The versions that held ``production``, oldest first, as a tag of the registered model: MLflow
+# keeps an alias's current version only, and a rollback needs the one before.
+HISTORY_TAG = "production.history"
+HISTORY_LENGTH = 50
+
+
+def production_history(name: str, client: MlflowClient | None = None) -> list[str]:
+    model = (client or MlflowClient()).get_registered_model(name)
+    return json.loads(model.tags.get(HISTORY_TAG, "[]"))
+
+
+def move_production(
+    name: str, version: str, alias: str, client: MlflowClient | None = None
+) -> None:
+    """Give ``alias`` (production) to ``version`` and append it to the recorded history."""
+    client = client or MlflowClient()
+    history = production_history(name, client)
+    if not history or history[-1] != str(version):
+        history = (history + [str(version)])[-HISTORY_LENGTH:]
+        client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+    set_alias(name, alias, str(version), client)
+
+
+def roll_back(name: str, alias: str, client: MlflowClient | None = None) -> tuple[str, str]:
+    """Move ``alias`` back to the version that held it before the current one.
+
+    The current version leaves the history, so a second rollback goes one further back.
+    Returns (from, to).
+    """
+    client = client or MlflowClient()
+    current = alias_version(name, alias, client)
+    if current is None:
+        raise RegistryError(f"{name} has no {alias} version: nothing to roll back")
+    history = production_history(name, client)
+    while history and history[-1] == str(current.version):
+        history.pop()
+    if not history:
+        raise RegistryError(
+            f"{name} has no earlier {alias} version than {current.version} in its history "
+            f"(tag {HISTORY_TAG}): nothing to roll back to"
+        )
+    previous = history[-1]
+    client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+    client.set_model_version_tag(name, str(current.version), "rollback.replaced_by", previous)
+    set_alias(name, alias, previous, client)
+    logger.warning(
+        "rolled %s %s back from version %s to %s", name, alias, current.version, previous
+    )
+    return str(current.version), previous

@@ -193,6 +193,15 @@ def _stratified_subset(frame: pd.DataFrame, size: int | None, seed: int) -> pd.D
     return subset
 
 
+def training_subset(train: pd.DataFrame, size: int | None, seed: int) -> pd.DataFrame:
+    """At most ``size`` Kaggle tickets (stratified by label), and every natural ticket: the few
+    natural French and Arabic tickets are what a short run needs most."""
+    if size is None or SOURCE not in train.columns:
+        return _stratified_subset(train, size, seed)
+    natural = train[SOURCE] == "natural"
+    return pd.concat([_stratified_subset(train[~natural], size, seed), train[natural]])
+
+
 def train_model(
     kind: str,
     train: pd.DataFrame,
@@ -207,9 +216,10 @@ def train_model(
         raise ValueError(f"unknown model kind {kind!r}: one of {', '.join(FITTERS)}")
     output_dir = Path(output_dir)
     kind_params = getattr(params, kind)
-    train = _stratified_subset(
+    train = training_subset(
         train, getattr(kind_params, "max_train_samples", None), params.data.seed
     )
+    val = _stratified_subset(val, getattr(kind_params, "max_val_samples", None), params.data.seed)
     setup_tracking()
     with mlflow.start_run(run_name=kind) as run, tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)

@@ -41,7 +41,9 @@ def tickets_csv(tmp_path):
 def test_classify_frame_keeps_rows_and_follows_the_agent_policy(job_uris):
     job = BatchJob("agent-policy", job_uris, "id", "text", pii_person_names=False)
     frame = pd.DataFrame({"id": [30, 10, 20, 40, 50, 60], "text": TICKETS})
-    policy = RoutingSettings(tfidf_min_confidence=0.0, complexity_threshold=1.01)
+    policy = RoutingSettings(
+        tfidf_languages=("en",), tfidf_min_confidence=0.0, complexity_threshold=1.01
+    )
     result = classify_frame(frame, job, load_models(job), policy)
     assert result["id"].tolist() == [30, 10, 20, 40, 50, 60]
     assert list(result.columns) == ["id", "label", "confidence", "model_used"]

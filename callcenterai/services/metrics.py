@@ -109,6 +109,28 @@ class ServiceMetrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
+class ModelMetrics(ServiceMetrics):
+    """A model service's metrics: the common ones, and its following of the registry alias."""
+
+    def __init__(self, service: str):
+        super().__init__(service)
+        self.reloads = Counter(
+            "callcenterai_model_reloads",
+            "New versions of the followed registry alias, by outcome (loaded, failed, "
+            "registry_error: the registry could not be asked).",
+            ["service", "outcome"],
+            registry=self.registry,
+        )
+        self.reload_failed = Gauge(
+            "callcenterai_model_reload_failed",
+            "1 while the version the alias points to failed to load (the previous model keeps "
+            "serving), else 0.",
+            ["service"],
+            registry=self.registry,
+        )
+        self.reload_failed.labels(service).set(0)
+
+
 AGENT_LANGUAGES = ("en", "fr", "ar", "und")
 
 

@@ -1,10 +1,16 @@
 """The model services: one FastAPI app per model kind (``tfidf`` or ``transformer``).
 
 The model is loaded in the background when the app starts, so ``/health`` answers at once and
-``/ready`` turns 200 only when the model is in memory. Model calls run in a bounded thread pool
-(``model_workers``), so the CPU-bound inference never blocks the event loop and never runs more
-copies at once than the machine has room for; concurrent single-ticket requests can be joined
-into one call (``micro_batch_size``).
+``/ready`` turns 200 only when the model is in memory. A service given a registry alias
+(``models:/callcenterai-tfidf@production``, the default with a tracking server) follows it: every
+``model_poll_s`` seconds it asks which version holds the alias and, when that changed, loads the
+new version in the background and swaps it in at once; requests already running finish on the
+model they started with, and a version that fails to load leaves the previous one serving (logged,
+``callcenterai_model_reload_failed`` 1, ``reload_error`` in ``/health``).
+
+Model calls run in a bounded thread pool (``model_workers``), so the CPU-bound inference never
+blocks the event loop and never runs more copies at once than the machine has room for;
+concurrent single-ticket requests can be joined into one call (``micro_batch_size``).
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ from callcenterai.config import Settings, get_settings
 from callcenterai.errors import CallCenterAIError
 from callcenterai.models.base import Classifier, top_labels
 from callcenterai.models.store import is_mlflow_uri, load_classifier
+from callcenterai.registry import alias_version, parse_alias_uri
 from callcenterai.services.common import check_batch, check_text, install_common
-from callcenterai.services.metrics import ServiceMetrics
+from callcenterai.services.metrics import ModelMetrics
 from callcenterai.services.schemas import (
     BatchPrediction,
     BatchRequest,
@@ -41,38 +48,135 @@ logger = logging.getLogger(__name__)
 ERRORS = {code: {"model": ErrorBody} for code in (400, 413, 422, 503)}
 
 
-class ModelState:
-    """The served model and its loading status, shared by the routes."""
+def _failure(exc: Exception, uri: str) -> str:
+    if isinstance(exc, CallCenterAIError):
+        return str(exc)
+    return f"{type(exc).__name__} while loading {uri}"  # reported, never a trace
 
-    def __init__(self, kind: str, uri: str, loader: Callable[[], object]):
-        self.kind, self.uri, self.loader = kind, uri, loader
+
+class AliasSource:
+    """A registry alias to follow: which version holds it now, and how to load one version."""
+
+    def __init__(self, uri: str, load_version: Callable[[str], object]):
+        self.uri = uri
+        self.name, self.alias, _ = parse_alias_uri(uri)
+        self.load_version = load_version
+
+    def current(self) -> str | None:
+        from mlflow.tracking import MlflowClient
+
+        version = alias_version(self.name, self.alias, MlflowClient())
+        return None if version is None else str(version.version)
+
+
+class ModelState:
+    """The served model and its loading status, shared by the routes.
+
+    ``self.model`` is replaced in one assignment; a request reads it once and keeps that model.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        uri: str,
+        loader: Callable[[], object] | None = None,
+        source: AliasSource | None = None,
+        metrics: ModelMetrics | None = None,
+    ):
+        self.kind, self.uri, self.loader, self.source = kind, uri, loader, source
+        self.metrics = metrics or ModelMetrics(kind)
         self.model = None
-        self.error: str | None = None
+        self.error: str | None = None  # why no model is served
+        self.reload_error: str | None = None  # why the newest version is not the one served
+        self.failed_version: str | None = None
         self.loaded = threading.Event()
 
+    @property
+    def version(self) -> str | None:
+        return None if self.model is None else str(self.model.version)
+
     def load(self) -> None:
+        """The first load: the fixed model, or the alias's current version."""
         try:
-            self.model = self.loader()
-        except CallCenterAIError as exc:
-            self.error = str(exc)
-            logger.error("model not loaded: %s", exc)
-        except Exception as exc:  # noqa: BLE001 - reported through /health, never a trace
-            self.error = f"{type(exc).__name__} while loading {self.uri}"
-            logger.error("model not loaded: %s", self.error)
+            if self.source is not None:
+                self.refresh()
+                return
+            try:
+                self._serve(self.loader())
+            except Exception as exc:  # noqa: BLE001 - reported through /health
+                self.error = _failure(exc, self.uri)
+                logger.error("model not loaded: %s", self.error)
         finally:
             self.loaded.set()
+
+    def refresh(self) -> bool:
+        """One poll of the alias: load and swap in the version it points to if it is new.
+
+        Returns True when another model is now served. Never raises: a registry that cannot be
+        asked, or a version that cannot be loaded, leaves the current model serving.
+        """
+        try:
+            target = self.source.current()
+        except Exception as exc:  # noqa: BLE001 - the registry is down: keep serving
+            self.metrics.reloads.labels(self.kind, "registry_error").inc()
+            if self.model is None:
+                self.error = f"cannot ask the registry for {self.uri}: {_failure(exc, self.uri)}"
+            logger.warning("registry not reachable for %s: %s", self.uri, _failure(exc, self.uri))
+            return False
+        if target is None:
+            if self.model is None:
+                self.error = f"no version holds {self.uri} yet; waiting for one (asking every poll)"
+            return False
+        if target == self.version:
+            if self.failed_version is not None:  # the alias came back (a rollback): all is well
+                self._clear_failure()
+            return False
+        if target == self.failed_version:
+            return False
+        logger.info("%s now points to version %s; loading it", self.uri, target)
+        try:
+            model = self.source.load_version(target)
+        except Exception as exc:  # noqa: BLE001 - the previous model keeps serving
+            self.failed_version = target
+            self.reload_error = f"version {target} failed to load: {_failure(exc, self.uri)}"
+            if self.model is None:
+                self.error = self.reload_error
+            self.metrics.reloads.labels(self.kind, "failed").inc()
+            self.metrics.reload_failed.labels(self.kind).set(1)
+            logger.error(
+                "%s: %s; %s", self.uri, self.reload_error,
+                f"still serving version {self.version}" if self.model else "no model served",
+            )  # fmt: skip
+            return False
+        previous = self.version
+        self._serve(model)
+        self._clear_failure()
+        self.metrics.reloads.labels(self.kind, "loaded").inc()
+        logger.info("%s: now serving version %s (was %s)", self.uri, target, previous)
+        return True
+
+    def _clear_failure(self) -> None:
+        self.failed_version = self.reload_error = None
+        self.metrics.reload_failed.labels(self.kind).set(0)
+
+    def _serve(self, model) -> None:
+        self.model, self.error = model, None
+        self.metrics.set_model(self.kind, model.name, str(model.version), self.uri)
 
     @property
     def status(self) -> str:
         if self.model is not None:
             return "ok"
+        if self.source is not None and self.error and self.error.startswith("no version holds"):
+            return "waiting"
         return "failed" if self.error else "loading"
 
     def require(self):
-        if self.model is None:
+        model = self.model
+        if model is None:
             detail = self.error or "the model is still loading; retry shortly"
             raise HTTPException(503, detail)
-        return self.model
+        return model
 
 
 def predictions_from(
@@ -180,31 +284,60 @@ def default_loader(kind: str, uri: str, settings: Settings) -> Callable[[], obje
     return load
 
 
+def follows_alias(uri: str, settings: Settings) -> bool:
+    """A ``models:/name@alias`` URI is followed unless polling is off (``model_poll_s`` 0)."""
+    return settings.model_poll_s > 0 and uri.startswith("models:/") and "@" in uri
+
+
+def alias_source(kind: str, uri: str, settings: Settings) -> AliasSource:
+    setup_tracking(settings)
+    name, _, _ = parse_alias_uri(uri)
+    return AliasSource(
+        uri, lambda version: default_loader(kind, f"models:/{name}/{version}", settings)()
+    )
+
+
 def create_model_app(
     kind: str,
     settings: Settings | None = None,
     loader: Callable[[], object] | None = None,
     model_uri: str | None = None,
 ) -> FastAPI:
-    """Build the service for ``kind``; ``loader`` returns the model (default: from the URI)."""
+    """Build the service for ``kind``; ``loader`` returns the model (default: from the URI,
+    following it when it is a registry alias)."""
     settings = settings or get_settings()
     uri = model_uri or settings.default_model_uri(kind)
-    state = ModelState(kind, uri, loader or default_loader(kind, uri, settings))
-    metrics = ServiceMetrics(kind)
+    metrics = ModelMetrics(kind)
+    if loader is None and follows_alias(uri, settings):
+        state = ModelState(kind, uri, source=alias_source(kind, uri, settings), metrics=metrics)
+    else:
+        state = ModelState(
+            kind, uri, loader or default_loader(kind, uri, settings), metrics=metrics
+        )
     executor = ThreadPoolExecutor(max_workers=settings.model_workers, thread_name_prefix="model")
+    # Loading runs in its own thread, so predictions go on while a new version loads.
+    loading_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load")
 
     async def run_model(function, *args):
         return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
 
     batcher = MicroBatcher(run_model, settings.micro_batch_size, settings.micro_batch_wait_ms)
 
+    async def follow() -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(loading_executor, state.load)
+        while state.source is not None:
+            await asyncio.sleep(settings.model_poll_s)
+            await loop.run_in_executor(loading_executor, state.refresh)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        loading = asyncio.get_running_loop().run_in_executor(executor, state.load)
-        loading.add_done_callback(lambda _: _publish_model(state, metrics))
+        following = asyncio.create_task(follow())
         yield
+        following.cancel()
         batcher.close()
         executor.shutdown(wait=False, cancel_futures=True)
+        loading_executor.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
         title=f"CallCenterAI {kind} service",
@@ -266,9 +399,6 @@ def _health(state: ModelState) -> Health:
         model=ref,
         uri=state.uri,
         error=state.error,
+        follows_alias=state.source is not None,
+        reload_error=state.reload_error,
     )
-
-
-def _publish_model(state: ModelState, metrics: ServiceMetrics) -> None:
-    if state.model is not None:
-        metrics.set_model(state.kind, state.model.name, str(state.model.version), state.uri)

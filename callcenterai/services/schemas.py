@@ -64,12 +64,21 @@ class BatchPrediction(BaseModel):
 
 
 class Health(BaseModel):
-    status: str = Field(description="ok, loading or failed")
+    status: str = Field(
+        description="ok, loading, failed, or waiting (no version holds the followed alias yet)"
+    )
     ready: bool
     kind: str
-    model: ModelRef | None = None
+    model: ModelRef | None = Field(None, description="The model in use, with its version.")
     uri: str
-    error: str | None = None
+    error: str | None = Field(None, description="Why no model is served.")
+    follows_alias: bool = Field(
+        False, description="Whether the service follows a registry alias (polling)."
+    )
+    reload_error: str | None = Field(
+        None,
+        description="The alias's newest version failed to load; the model above still serves.",
+    )
 
 
 class ErrorBody(BaseModel):

@@ -1,5 +1,7 @@
 """The routing policy as a pure function: each rule, its threshold and the answer rule."""
 
+import json
+
 import pytest
 
 from callcenterai.agent.routing import (
@@ -13,9 +15,15 @@ from callcenterai.agent.routing import (
     route_offline,
     ticket_signals,
 )
-from callcenterai.config import RoutingSettings, Settings
+from callcenterai.config import PROJECT_ROOT, RoutingSettings, Settings
 
-POLICY = RoutingSettings(tfidf_min_confidence=0.75, complexity_threshold=0.8)
+ROUTING_REPORT = PROJECT_ROOT / "reports" / "benchmarks" / "routing.json"
+
+# The rules' mechanics, on a policy where TF-IDF answers English only (the defaults, tuned by the
+# routing benchmark, let it answer French and Arabic too: see the last tests).
+POLICY = RoutingSettings(
+    tfidf_languages=("en",), tfidf_min_confidence=0.75, complexity_threshold=0.8
+)
 
 
 def signals(text="my laptop screen is black", language="en", confidence=0.95):
@@ -106,3 +114,21 @@ def test_thresholds_come_from_settings(monkeypatch):
     policy = Settings().route
     assert policy.tfidf_min_confidence == 0.6 and policy.tfidf_languages == ("en", "fr")
     assert plan_route(signals("mon écran", "fr", 0.99), policy).first == TFIDF
+
+
+def test_defaults_are_the_routing_benchmarks_choice():
+    chosen = json.loads(ROUTING_REPORT.read_text())["chosen"]
+    policy = RoutingSettings()
+    assert set(policy.tfidf_languages) == set(chosen["tfidf_languages"])
+    assert policy.tfidf_min_confidence == chosen["tfidf_min_confidence"]
+    assert policy.complexity_threshold == chosen["complexity_threshold"]
+
+
+def test_default_policy_lets_tfidf_answer_the_three_languages_only():
+    policy = RoutingSettings()
+    for language in ("en", "fr", "ar"):
+        assert plan_route(signals("écran noir", language, 0.99), policy).first == TFIDF
+    spanish = plan_route(signals("mi pantalla está negra", "es", 0.95), policy)
+    assert spanish.first == TRANSFORMER and spanish.rules[0].fired
+    long_ticket = " ".join(["The shared drive is full and nobody can save files."] * 12)
+    assert not plan_route(signals(long_ticket), policy).consult_transformer  # complexity rule off

@@ -9,7 +9,7 @@ from callcenterai.data import LABEL, LANGUAGE, SOURCE, TEXT, read_split
 from callcenterai.pipeline import Layout, stage_prepare
 from callcenterai.sample import LABELS
 from callcenterai.text import normalise_text
-from tests.conftest import KAGGLE_CSV, needs_kaggle
+from tests.conftest import KAGGLE_CSV
 
 KAGGLE_LABELS = set(LABELS)
 
@@ -35,7 +35,6 @@ def test_sample_splits(prepared):
     assert report["duplicate_text_dropped"] > 0  # templates repeat; the loader must notice
 
 
-@needs_kaggle
 @pytest.mark.slow
 def test_kaggle_and_natural_splits(tmp_path):
     """The project's parameters: Kaggle tickets plus the natural corpus in train and val."""

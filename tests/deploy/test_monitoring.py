@@ -228,7 +228,7 @@ def exported() -> dict:
 
     from callcenterai.config import Settings
     from callcenterai.services.agent_service import create_agent_app
-    from callcenterai.services.metrics import AgentMetrics, ServiceMetrics
+    from callcenterai.services.metrics import AgentMetrics, ModelMetrics
     from callcenterai.services.model_service import create_model_app
 
     apps = {
@@ -247,7 +247,7 @@ def exported() -> dict:
     # Label names, from samples of fresh metrics objects of the same classes: one child of every
     # labelled metric (prometheus_client keeps the label names in `_labelnames`) and the model info.
     labels: dict[str, set[str]] = {}
-    for metrics in (ServiceMetrics("tfidf"), AgentMetrics()):
+    for metrics in (ModelMetrics("tfidf"), AgentMetrics()):
         metrics.set_model("tfidf", "name", "1", "models:/name@production")
         for metric in vars(metrics).values():
             if getattr(metric, "_labelnames", None) and metric is not metrics.model_info:

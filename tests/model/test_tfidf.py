@@ -14,7 +14,7 @@ from callcenterai.models.tfidf import TfidfClassifier, as_frame
 from callcenterai.pipeline import Layout, stage_prepare
 from callcenterai.sample import LABELS
 from callcenterai.train import sample_weights
-from tests.conftest import KAGGLE_CSV, needs_kaggle
+from tests.conftest import KAGGLE_CSV
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,6 @@ def test_missing_model_is_a_clear_error(tmp_path):
         load_classifier("models:/ghost@production")
 
 
-@needs_kaggle
 @pytest.mark.slow
 def test_quality_gate_on_real_data(tmp_path):
     """Trained on the Kaggle tickets, the model reaches macro-F1 >= 0.86 on its held-out split."""
@@ -140,7 +139,6 @@ def test_quality_gate_on_real_data(tmp_path):
     assert metrics["macro_f1"] >= 0.86, metrics["per_class"]
 
 
-@needs_kaggle
 @pytest.mark.slow
 def test_quality_gate_on_natural_tickets(tmp_path):
     """Trained as the pipeline trains it (Kaggle + the natural corpus, params.yaml), the model

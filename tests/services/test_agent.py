@@ -18,6 +18,12 @@ pytestmark = pytest.mark.slow
 EMAIL, PHONE, NAME = "jean.dupont@example.fr", "+33 6 12 34 56 78", "John Smith"
 PII_TICKET = f"Hello, I am {NAME}. My laptop screen is broken, call {PHONE} or write {EMAIL}"
 FRENCH = "Bonjour, mon écran d'ordinateur portable reste noir depuis ce matin, merci de m'aider"
+# These tests exercise every rule, so they pin the policy from before the natural corpus, where
+# TF-IDF answers English only (the tuned defaults are checked in tests/agent/test_routing.py and in
+# test_default_policy_lets_tfidf_answer_french below).
+ENGLISH_ONLY = RoutingSettings(
+    tfidf_languages=("en",), tfidf_min_confidence=0.75, complexity_threshold=0.8
+)
 
 
 def agent_client(urls: dict, **overrides) -> TestClient:
@@ -26,6 +32,7 @@ def agent_client(urls: dict, **overrides) -> TestClient:
             "tfidf_url": urls["tfidf"],
             "transformer_url": urls["transformer"],
             "max_text_chars": 2000,
+            "route": ENGLISH_ONLY,
             **overrides,
         }
     )
@@ -92,6 +99,15 @@ def test_french_ticket_goes_to_the_transformer(agent):
         "fired": True,
     }
     assert "in French (fr, confidence" in body["explanation"]["reason"]
+
+
+def test_default_policy_lets_tfidf_answer_french(model_services):
+    with agent_client(model_services, route=RoutingSettings()) as client:
+        body = classify(client, FRENCH).json()
+    explanation = body["explanation"]
+    assert body["language"]["code"] == "fr" and explanation["models_called"][0] == "tfidf"
+    assert explanation["rules"][0]["name"] == "language" and not explanation["rules"][0]["fired"]
+    assert explanation["rules"][0]["threshold"] == "not in en/fr/ar with confidence >= 0.5"
 
 
 def test_force_model_bypasses_the_policy(agent):
