@@ -38,9 +38,22 @@ def committed(kind: str) -> dict:
 
 
 def main() -> None:
+    import argparse
+
+    import yaml
+
     from callcenterai.train import train_model
 
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--set", action="append", default=[], help="Try another profile: KEY=VALUE (repeatable)."
+    )
+    parser.add_argument("--output", type=Path, default=REPORT_DIR / "quick_transformer.json")
+    args = parser.parse_args()
     params = load_params()
+    for item in args.set:
+        key, _, value = item.partition("=")
+        params.quick.transformer[key] = yaml.safe_load(value)
     quick = params.quick_profile()
     layout = Layout(PROJECT_ROOT)
     train, val = read_split(layout.split("train")), read_split(layout.split("val"))
@@ -58,7 +71,9 @@ def main() -> None:
         natural_metrics, _ = evaluate_frame(model, natural_eval, params.data.short_ticket_words)
     results = {
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python -m benchmarks.quick_transformer",
+        "command": " ".join(
+            ["python -m benchmarks.quick_transformer", *(f"--set {x}" for x in args.set)]
+        ),
         "machine": {"cpus": os.cpu_count()},
         "quick_overrides": params.quick.transformer,
         "train_rows": result.val_metrics.get("train_rows"),
@@ -77,8 +92,8 @@ def main() -> None:
         "tfidf": committed("tfidf"),
     }
     print(json.dumps(results, indent=2))
-    REPORT_DIR.mkdir(parents=True, exist_ok=True)
-    (REPORT_DIR / "quick_transformer.json").write_text(json.dumps(results, indent=2) + "\n")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(f"report: {render_report()}")
 
 

@@ -539,6 +539,115 @@ def render_natural_tfidf(result: dict) -> list[str]:
     return lines
 
 
+def render_quick_transformer(result: dict) -> list[str]:
+    seconds = result["seconds"]
+    overrides = ", ".join(f"{k} {v}" for k, v in result["quick_overrides"].items())
+    lines = [
+        "## The first start's transformer (quick profile) next to the full one",
+        "",
+        f"Measured {result['measured_at']} on {result['machine']['cpus']} CPUs with "
+        f"`{result['command']}`. Quick profile (params.yaml `quick`): {overrides}. Training, "
+        f"ONNX export, int8 quantisation and validation: {seconds['train_model']:.0f} s "
+        f"(fine-tuning alone {seconds['fine_tune']:.0f} s; target: at most 600 s in all). The "
+        "full transformer and TF-IDF are the committed `dvc repro` models.",
+        "",
+        "| model | Kaggle test macro-F1 | natural en | natural fr | natural ar |",
+        "|---|---|---|---|---|",
+    ]
+    for name, title in (
+        ("quick", "quick transformer"),
+        ("full_transformer", "full transformer"),
+        ("tfidf", "TF-IDF"),
+    ):
+        m = result[name]
+        languages = m["natural_eval_languages"]
+        cells = " | ".join(_ci(languages[code], "accuracy") for code in ("en", "fr", "ar"))
+        lines.append(f"| {title} | {_f(m['kaggle_test_macro_f1'])} | {cells} |")
+    lines += ["", "(natural: accuracy on the natural evaluation set, 95 % bootstrap interval)", ""]
+    return lines
+
+
+def render_first_start(result: dict) -> list[str]:
+    first, promotion = result["first_start"], result["promotion_under_load"]
+    return [
+        "## First start, restart and a promotion under load",
+        "",
+        f"Measured {result['measured_at']} on {result['machine']['cpus']} CPUs with "
+        f"`{result['command']}` (`callcenterai up` in an empty stack folder; offline base model "
+        f"already built: {result['base_model_cached']}).",
+        "",
+        "| | measured | target |",
+        "|---|---|---|",
+        f"| first correct answers (3 real-looking tickets, en/fr/ar) | "
+        f"{first['seconds_to_first_correct_answers']:.0f} s | <= 90 s |",
+        f"| full system (quick transformer joined, no restart) | "
+        f"{first['seconds_to_full_system'] / 60:.1f} min | <= 12 min |",
+        f"| restart with registered models (both answering) | "
+        f"{result['restart_seconds_to_both_models']:.0f} s | <= 30 s |",
+        f"| promotion under load: failed requests | {promotion['failed_requests']} of "
+        f"{promotion['requests']} | 0 |",
+        f"| promotion under load: alias moved -> new version answering | "
+        f"{promotion['seconds_from_alias_move_to_new_version']} s | within the polling "
+        f"interval ({promotion['poll_interval_s']:g} s) |",
+        "",
+        f"While the transformer trained, the agent's notice: \"{first['notice_while_training']}\"",
+        "",
+        "With the first start's models (TF-IDF + the quick transformer), over the agent's API:",
+        "",
+        "| | natural en | natural fr | natural ar | Kaggle test macro-F1 "
+        f"(first {first['quality']['kaggle_rows']:,}) |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {title} | {q['natural_accuracy']['en']:.3f} | {q['natural_accuracy']['fr']:.3f} "
+            f"| {q['natural_accuracy']['ar']:.3f} | {q['kaggle_test_macro_f1']:.4f} |"
+            for title, q in (
+                ("agent (default policy)", first["quality"]["agent"]),
+                ("TF-IDF alone (forced)", first["quality"]["tfidf_alone"]),
+            )
+        ),
+        "",
+    ]
+
+
+def render_code_switching(result: dict) -> list[str]:
+    lines = [
+        "## Code-switching augmentation (TF-IDF)",
+        "",
+        f"Measured {result['measured_at']} on {result['machine']['cpus']} CPUs with "
+        f"`{result['command']}`. Kaggle English training tickets copied with glossary words "
+        f"replaced by their French or Arabic translation ({result['glossary_terms']} terms, "
+        "`data/natural/glossary.csv`; each word switched with the given probability), added to "
+        f"Kaggle + natural training. Chosen on validation ({result['criterion']}).",
+        "",
+        "| copies per language | rate | rows added | Kaggle val macro-F1 | natural val macro-F1 "
+        "| natural val fr / ar accuracy | criterion |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in result["candidates"]:
+        languages = c["natural_val_languages"]
+        lines.append(
+            f"| {c['copies_per_language']:,} | {c['rate']:g} | {c['added_rows']:,} "
+            f"| {_f(c['kaggle_val_macro_f1'])} | {_f(c['natural_val_macro_f1'])} "
+            f"| {_f(languages['fr']['accuracy'])} / {_f(languages['ar']['accuracy'])} "
+            f"| {_f(c['criterion'])} |"
+        )
+    lines += [
+        "",
+        "Measured once (natural evaluation set accuracy per language, Kaggle test macro-F1):",
+        "",
+        "| model | Kaggle test | natural en | natural fr | natural ar |",
+        "|---|---|---|---|---|",
+    ]
+    for name, m in result["measured"].items():
+        cells = " | ".join(
+            _ci(m["natural_eval_languages"][code], "accuracy") for code in ("en", "fr", "ar")
+        )
+        title = f"{name} ({m['copies_per_language']:,} copies, rate {m['rate']:g})"
+        lines.append(f"| {title} | {_f(m['kaggle_test_macro_f1'])} | {cells} |")
+    lines.append("")
+    return lines
+
+
 RENDERERS = {
     "tfidf": render_tfidf,
     "transformer": render_transformer,
@@ -548,6 +657,9 @@ RENDERERS = {
     "agent": render_agent,
     "batch": render_batch,
     "natural_tfidf": render_natural_tfidf,
+    "quick_transformer": render_quick_transformer,
+    "first_start": render_first_start,
+    "code_switching": render_code_switching,
 }
 
 

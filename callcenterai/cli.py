@@ -257,31 +257,60 @@ def bootstrap(
     input: Annotated[
         Optional[Path],
         typer.Option(
-            help="Tickets CSV; default data/raw/tickets.csv when it exists, else the sample."
+            help="Tickets CSV; default data/raw/tickets.csv under CALLCENTERAI_HOME when it "
+            "exists, else the shipped Kaggle tickets (params data.input)."
         ),
     ] = None,
     workdir: Annotated[Path, typer.Option(help="Folder for splits and models.")] = Path(
         "build/bootstrap"
     ),
-    n: Annotated[int, typer.Option(min=100, help="Sample tickets, when no CSV is used.")] = 2000,
+    n: Annotated[int, typer.Option(min=100, help="Sample tickets, with --sample.")] = 2000,
     sample: Annotated[
-        bool, typer.Option("--sample", help="Use the built-in sample even if a CSV exists.")
+        bool, typer.Option("--sample", help="Use the built-in synthetic sample instead.")
+    ] = False,
+    only: Annotated[
+        Optional[str], typer.Option(help="Only this model: tfidf or transformer.")
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="The quick transformer (params.yaml `quick`).")
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Train even if registered; promoted only if not worse (challenger)."
+        ),
     ] = False,
     params: ParamsOption = PROJECT_ROOT / "params.yaml",
 ) -> None:
-    """Give both models a production version in the registry, training what is missing.
+    """Give the models a production version in the registry, training what is missing.
 
-    Trains, evaluates, registers and promotes the TF-IDF model and the transformer (a short run
-    on the built-in sample; params.yaml on a CSV). Does nothing when both are registered.
+    Trains, evaluates, registers and promotes the TF-IDF model and the transformer on the real
+    reference data (or --input, or the synthetic --sample). Does nothing when both are registered.
     """
-    from callcenterai.config import get_settings
+    from callcenterai.config import MODEL_NAMES, get_settings, project_file
     from callcenterai.pipeline import bootstrap as run_bootstrap
 
-    # CALLCENTERAI_HOME: the project folder, or /app in the trainer image (the CSV is mounted).
-    default = get_settings().home / "data" / "raw" / "tickets.csv"
-    if input is None and default.exists() and not sample:
-        input = default
-    _print(run_bootstrap(workdir, load_params(params), input_path=input, sample_size=n))
+    if only is not None and only not in MODEL_NAMES:
+        raise typer.BadParameter("--only must be tfidf or transformer")
+    settings = load_params(params)
+    # CALLCENTERAI_HOME: the project folder, or /app in the trainer image (a CSV may be mounted).
+    users = get_settings().home / "data" / "raw" / "tickets.csv"
+    if sample:
+        input = None
+    elif input is None:
+        input = users if users.exists() else project_file(settings.data.input)
+    kinds = (only,) if only else tuple(MODEL_NAMES)
+    _print(
+        run_bootstrap(
+            workdir,
+            settings,
+            input_path=input,
+            sample_size=n,
+            kinds=kinds,
+            quick=quick,
+            force=force,
+        )
+    )
 
 
 @app.command()
@@ -290,8 +319,12 @@ def up(
         Path, typer.Option("--dir", help="Stack folder: MLflow store, models, logs.")
     ] = Path("build/stack"),
     input: Annotated[
-        Optional[Path], typer.Option(help="Train on this CSV instead of the built-in sample.")
+        Optional[Path],
+        typer.Option(help="Train on this CSV instead of the shipped Kaggle tickets."),
     ] = None,
+    sample: Annotated[
+        bool, typer.Option("--sample", help="Train on the built-in synthetic sample instead.")
+    ] = False,
     mlflow_port: int = 5000,
     agent_port: int = 8000,
     tfidf_port: int = 8001,
@@ -300,13 +333,20 @@ def up(
 ) -> None:
     """Run the whole system locally (no Docker): MLflow, both models, the agent, Prometheus.
 
-    Trains and registers both models on the built-in sample on first start (minutes); Ctrl-C
-    or `callcenterai down` stops everything.
+    First start: trains TF-IDF on the shipped real tickets (under a minute) and serves it, then
+    trains the quick transformer in the background (about 10 min), which joins without a
+    restart. Later starts reuse the registered models. Ctrl-C or `callcenterai down` stops it.
     """
     from callcenterai.stack import Ports, run
 
     ports = Ports(mlflow_port, agent_port, tfidf_port, transformer_port, prometheus_port)
-    run(folder.resolve(), ports, input.resolve() if input else None, echo=typer.echo)
+    run(
+        folder.resolve(),
+        ports,
+        input.resolve() if input else None,
+        echo=typer.echo,
+        sample=sample,
+    )
 
 
 @app.command()

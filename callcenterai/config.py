@@ -243,7 +243,7 @@ class NaturalParams(BaseModel):
 
     def path(self, name: str) -> Path | None:
         value = getattr(self, name)
-        return None if value is None else PROJECT_ROOT / value
+        return None if value is None else project_file(value)
 
 
 class PromotionParams(BaseModel):
@@ -273,6 +273,17 @@ class Params(BaseModel):
             {**self.transformer.model_dump(), **self.quick.transformer}
         )
         return self.model_copy(update={"transformer": transformer})
+
+
+def project_file(relative: str | Path) -> Path:
+    """A file of the project (shipped data, corpus) named relative to its folder: in the project
+    folder, or else under ``CALLCENTERAI_HOME`` (the images install the package elsewhere and keep
+    the project's data under /app)."""
+    path = PROJECT_ROOT / relative
+    if path.exists():
+        return path
+    home = get_settings().home / relative
+    return home if home.exists() else path
 
 
 def load_params(path: Path | str | None = None) -> Params:

@@ -259,23 +259,34 @@ def production_versions() -> dict[str, str | None]:
 
 
 def bootstrap(
-    workdir: Path, params: Params, input_path: Path | None = None, sample_size: int = 2000
+    workdir: Path,
+    params: Params,
+    input_path: Path | None = None,
+    sample_size: int = 2000,
+    kinds: tuple[str, ...] = ("tfidf", "transformer"),
+    quick: bool = False,
+    force: bool = False,
 ) -> dict:
-    """Make sure both models have a production version: train, evaluate, register and promote
-    the missing ones, on ``input_path`` or else the built-in sample. Does nothing when both exist.
+    """Make sure ``kinds`` have a production version: train, evaluate, register and promote the
+    missing ones, on ``input_path`` or else the built-in sample. Does nothing when all exist.
+    ``quick``: the transformer of params.yaml's ``quick`` profile (bounded in time). ``force``:
+    train ``kinds`` even when registered; the champion/challenger promotion decides.
     """
     existing = production_versions()
-    missing = [kind for kind, version in existing.items() if version is None]
+    missing = [kind for kind in kinds if force or existing[kind] is None]
     if not missing:
-        return {"trained": [], "production": existing, "reason": "both models are registered"}
+        return {"trained": [], "production": existing, "reason": "already registered"}
     layout = Layout(workdir)
     if input_path is None:
         input_path = write_sample(workdir / "data" / "raw" / "sample_tickets.csv", n=sample_size)
         params = sample_params(params)
+    elif quick:
+        params = params.quick_profile()
     report = stage_prepare(input_path, layout, params)
     summary: dict = {"input": str(input_path), "rows_kept": report.rows_kept, "trained": missing}
     for kind in missing:
         result = stage_train(kind, layout, params)
+        logger.info("progress: %s trained; evaluating on the test split and promoting", kind)
         metrics = stage_evaluate(
             str(layout.model_dir(kind)), layout.split("test"), layout.metrics(kind), params
         )

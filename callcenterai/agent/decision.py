@@ -145,6 +145,12 @@ class Decision:
         }
 
 
+def fallback_reason(service: str, reason: str) -> str:
+    if reason == "not_ready":  # up, but no model yet: loading, or not trained yet (first start)
+        return f"the {service} is not ready yet (its model is loading or still being trained)"
+    return f"the {service} service did not answer ({reason})"
+
+
 def decide(
     plan: Plan,
     signals: Signals,
@@ -165,5 +171,5 @@ def decide(
     # A fallback: the model that failed was the one wanted first, or TF-IDF answered alone
     # although the transformer was to be consulted.
     if failed is not None and (failed == plan.first or plan.first == TFIDF):
-        decision.fallback = f"the {failed} service did not answer ({failures[failed]})"
+        decision.fallback = fallback_reason(failed, failures[failed])
     return decision

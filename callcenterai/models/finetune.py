@@ -87,6 +87,24 @@ class TorchClassifier(Classifier):
         return out
 
 
+def progress_bar(done: int, total: int, elapsed: float, width: int = 24) -> str:
+    """``[#########---------] 40% (120/300 steps), 2:10 elapsed, about 3:15 left``."""
+    share = done / max(total, 1)
+    filled = int(share * width)
+    left = elapsed / done * (total - done) if done else float("nan")
+    return (
+        f"[{'#' * filled}{'-' * (width - filled)}] {share:.0%} ({done}/{total} steps), "
+        f"{_clock(elapsed)} elapsed, about {_clock(left)} left"
+    )
+
+
+def _clock(seconds: float) -> str:
+    if seconds != seconds:  # NaN: not known yet
+        return "?"
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes}:{seconds:02d}"
+
+
 def fine_tune(
     train_texts: Sequence[str],
     train_labels: Sequence[str],
@@ -155,7 +173,7 @@ def fine_tune(
     validator = TorchClassifier(model, tokenizer, labels, params.max_length, params.eval_batch_size)
     result = FineTuneResult(output_dir, labels, 0, -1.0, train_rows=len(encoded))
     best_state, stale = None, 0
-    started = time.perf_counter()
+    started = reported = time.perf_counter()
     for epoch in range(1, params.epochs + 1):
         epoch_started = time.perf_counter()
         model.train()
@@ -170,10 +188,13 @@ def fine_tune(
             scheduler.step()
             optimizer.zero_grad()
             losses.append(loss.item())
-            if step % 100 == 0:
+            done = (epoch - 1) * steps_per_epoch + step + 1
+            if step % 100 == 0 or time.perf_counter() - reported > 15:
+                reported = time.perf_counter()
                 logger.info(
                     "epoch %d step %d/%d loss %.4f", epoch, step, steps_per_epoch, np.mean(losses)
                 )
+                logger.info("progress: %s", progress_bar(done, total_steps, reported - started))
         probabilities = validator.predict_proba(val_texts)
         predicted, _ = top_labels(probabilities, labels)
         log = EpochLog(

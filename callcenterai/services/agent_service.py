@@ -151,6 +151,7 @@ class Agent:
         ready = sum(state["ready"] for state in states)
         return AgentHealth(
             status="ok" if ready == 2 else "degraded" if ready else "down",
+            notice=notice(downstream),
             downstream=downstream,
             pii_person_names=self.settings.pii_person_names and pii.names_available(),
             routing=self.policy.model_dump(),
@@ -159,6 +160,22 @@ class Agent:
     async def close(self) -> None:
         for client in self.clients.values():
             await client.close()
+
+
+def notice(downstream: dict[str, dict]) -> str | None:
+    """One sentence for the chat page when a model service cannot answer."""
+    waiting = [kind for kind, state in downstream.items() if not state["ready"]]
+    if not waiting or len(waiting) == len(downstream):
+        return None if not waiting else "No model is ready: tickets cannot be classified yet."
+    kind, other = waiting[0], next(k for k in downstream if k not in waiting)
+    status = downstream[kind]["status"]
+    why = {
+        "waiting": "has no model yet (it is being trained)",
+        "loading": "is loading its model",
+    }.get(status, "is not available")
+    service = {TFIDF: "TF-IDF", TRANSFORMER: "transformer"}[kind]
+    answering = {TFIDF: "TF-IDF", TRANSFORMER: "the transformer"}[other]
+    return f"The {service} service {why}: {answering} answers every ticket until it is ready."
 
 
 def api_key_guard(settings: Settings):

@@ -89,6 +89,7 @@ class ModelState:
         self.error: str | None = None  # why no model is served
         self.reload_error: str | None = None  # why the newest version is not the one served
         self.failed_version: str | None = None
+        self.waiting = False  # following an alias that no version holds yet
         self.loaded = threading.Event()
 
     @property
@@ -123,9 +124,10 @@ class ModelState:
                 self.error = f"cannot ask the registry for {self.uri}: {_failure(exc, self.uri)}"
             logger.warning("registry not reachable for %s: %s", self.uri, _failure(exc, self.uri))
             return False
+        self.waiting = target is None and self.model is None
+        if self.waiting:
+            self.error = f"no version holds {self.uri} yet; waiting for one (asking every poll)"
         if target is None:
-            if self.model is None:
-                self.error = f"no version holds {self.uri} yet; waiting for one (asking every poll)"
             return False
         if target == self.version:
             if self.failed_version is not None:  # the alias came back (a rollback): all is well
@@ -167,7 +169,7 @@ class ModelState:
     def status(self) -> str:
         if self.model is not None:
             return "ok"
-        if self.source is not None and self.error and self.error.startswith("no version holds"):
+        if self.waiting:
             return "waiting"
         return "failed" if self.error else "loading"
 

@@ -202,6 +202,9 @@ class DownstreamHealth(BaseModel):
 
 class AgentHealth(BaseModel):
     status: str = Field(description="ok (both ready), degraded (one) or down (none)")
+    notice: str | None = Field(
+        None, description="What a user should know when a model is not ready (else null)."
+    )
     downstream: dict[str, DownstreamHealth]
     pii_person_names: bool
     routing: dict[str, float | str | list[str]]

@@ -132,3 +132,12 @@ def test_default_policy_lets_tfidf_answer_the_three_languages_only():
     assert spanish.first == TRANSFORMER and spanish.rules[0].fired
     long_ticket = " ".join(["The shared drive is full and nobody can save files."] * 12)
     assert not plan_route(signals(long_ticket), policy).consult_transformer  # complexity rule off
+
+
+def test_fallback_reason_says_a_model_that_is_not_ready_is_not_ready():
+    from callcenterai.agent.decision import fallback_reason
+
+    assert fallback_reason("transformer", "not_ready") == (
+        "the transformer is not ready yet (its model is loading or still being trained)"
+    )
+    assert fallback_reason("tfidf", "timeout") == "the tfidf service did not answer (timeout)"

@@ -315,3 +315,30 @@ def test_a_refused_request_is_not_a_breaker_failure(model_services):
     assert refused == ["http_413"] * 3
     assert state == "closed"
     assert label in LABELS
+
+
+@pytest.mark.parametrize(
+    "states,expected",
+    [
+        ({"tfidf": (True, "ok"), "transformer": (True, "ok")}, None),
+        (
+            {"tfidf": (True, "ok"), "transformer": (False, "waiting")},
+            "The transformer service has no model yet (it is being trained): TF-IDF answers "
+            "every ticket until it is ready.",
+        ),
+        (
+            {"tfidf": (False, "loading"), "transformer": (True, "ok")},
+            "The TF-IDF service is loading its model: the transformer answers every ticket "
+            "until it is ready.",
+        ),
+        (
+            {"tfidf": (False, "down"), "transformer": (False, "down")},
+            "No model is ready: tickets cannot be classified yet.",
+        ),
+    ],
+)
+def test_health_notice(states, expected):
+    from callcenterai.services.agent_service import notice
+
+    downstream = {k: {"ready": ready, "status": status} for k, (ready, status) in states.items()}
+    assert notice(downstream) == expected

@@ -75,3 +75,41 @@ def test_ticket_with_an_email_gets_a_masked_answer_in_the_browser(agent_url):
             expect(reply).to_have_count(1)
         finally:
             browser.close()
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("CI"), reason="apt-get install chromium"
+)
+def test_page_says_when_only_tfidf_can_answer(model_services, tmp_path):
+    """The transformer service is down (as before its first model on a first start): the page
+    says TF-IDF answers alone, and the answer's reason says why the transformer did not."""
+    from playwright.sync_api import expect, sync_playwright
+
+    port = free_port()
+    server = start_service(
+        "agent", port, tmp_path,
+        "--tfidf-url", model_services["tfidf"],
+        "--transformer-url", f"http://127.0.0.1:{free_port()}",  # nothing listens there
+    )  # fmt: skip
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                page = browser.new_page()
+                page.goto(f"http://127.0.0.1:{port}/")
+                notice = page.locator("#notice")
+                expect(notice).to_be_visible(timeout=10_000)
+                expect(notice).to_have_text(
+                    "The transformer service is not available: TF-IDF answers every ticket "
+                    "until it is ready."
+                )
+                page.select_option("#force", "transformer")
+                page.fill("#ticket", "My laptop screen is broken")
+                page.click("#send")
+                expect(page.locator('[data-testid="error"]')).to_contain_text("503")
+            finally:
+                browser.close()
+    finally:
+        server.stop()

@@ -194,3 +194,41 @@ def test_unexpected_error_is_a_500_without_trace_or_input_in_logs(tfidf_dir, cap
     )
     assert "jane.doe" not in caplog.text and "Traceback" not in caplog.text
     assert "unexpected ValueError on /boom" in caplog.text
+
+
+def test_alias_state_waits_swaps_keeps_the_old_model_on_failure_and_recovers(tfidf_dir):
+    """ModelState's decisions, poll by poll (the registry is replaced by a list of answers here;
+    tests/services/test_rollout.py runs the same against a real MLflow server)."""
+    from callcenterai.models.store import load_classifier
+    from callcenterai.services.model_service import AliasSource, ModelState
+
+    loaded = []
+
+    def load_version(version):
+        if version == "3":
+            raise ValueError("damaged artifact")
+        loaded.append(version)
+        model = load_classifier(str(tfidf_dir))
+        model.version = version
+        return model
+
+    source = AliasSource("models:/callcenterai-tfidf@production", load_version)
+    answers = iter([None, "1", "1", "2", "3", "3", "2", "1"])
+    source.current = lambda: next(answers)
+    state = ModelState("tfidf", source.uri, source=source)
+
+    state.load()  # no version yet
+    assert state.status == "waiting" and state.model is None and "no version holds" in state.error
+    assert state.refresh() and state.version == "1" and state.status == "ok"
+    assert not state.refresh() and loaded == ["1"]  # unchanged alias: nothing loaded again
+    first = state.model
+    assert state.refresh() and state.version == "2" and first.version == "1"  # old one intact
+    assert not state.refresh() and state.version == "2"  # version 3 is broken
+    assert "version 3 failed to load" in state.reload_error and state.status == "ok"
+    assert not state.refresh() and loaded == ["1", "2"]  # a failed version is not retried
+    assert not state.refresh() and state.reload_error is None  # rolled back to 2: failure clear
+    assert state.refresh() and state.version == "1"
+    text = state.metrics.render()[0].decode()
+    assert 'callcenterai_model_reloads_total{outcome="loaded",service="tfidf"} 3.0' in text
+    assert 'callcenterai_model_reloads_total{outcome="failed",service="tfidf"} 1.0' in text
+    assert 'callcenterai_model_reload_failed{service="tfidf"} 0.0' in text
