@@ -171,7 +171,11 @@ def _log_to_model_run(classifier, metrics: dict, files: dict) -> None:
 
 
 def stage_promote(
-    layout: Layout, params: Params, test_path: Path | None = None, name: str = TFIDF_MODEL_NAME
+    layout: Layout,
+    params: Params,
+    test_path: Path | None = None,
+    name: str = TFIDF_MODEL_NAME,
+    scored: dict[str, float] | None = None,
 ) -> dict:
     setup_tracking()
     decision = promote(
@@ -179,6 +183,7 @@ def stage_promote(
         test_path or layout.split("test"),
         params.promotion.min_improvement,
         data_params=params.data,
+        scored=scored,
     ).as_dict()
     output = layout.promotion(name.removeprefix("callcenterai-"))
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -254,7 +259,7 @@ def production_versions() -> dict[str, str | None]:
     versions = {}
     for kind, name in MODEL_NAMES.items():
         version = alias_version(name, PRODUCTION_ALIAS, client)
-        versions[kind] = version.version if version is not None else None
+        versions[kind] = str(version.version) if version is not None else None
     return versions
 
 
@@ -290,7 +295,9 @@ def bootstrap(
         metrics = stage_evaluate(
             str(layout.model_dir(kind)), layout.split("test"), layout.metrics(kind), params
         )
-        decision = stage_promote(layout, params, name=MODEL_NAMES[kind])
+        # The candidate was just scored on this test file: promotion does not score it again.
+        scored = {str(result.registered_version): metrics["macro_f1"]}
+        decision = stage_promote(layout, params, name=MODEL_NAMES[kind], scored=scored)
         summary[kind] = {
             "registered_version": result.registered_version,
             "train_seconds": round(result.train_seconds, 1),

@@ -50,11 +50,14 @@ def promote(
     candidate_alias: str = STAGING_ALIAS,
     client: MlflowClient | None = None,
     data_params: DataParams | None = None,
+    scored: dict[str, float] | None = None,
 ) -> PromotionDecision:
     """Champion/challenger: give ``production`` to the ``staging`` version if it is not worse.
 
     Both versions are evaluated on ``test_path`` now, so stored scores from different test sets
-    are never compared. The decision is recorded as tags on the candidate version.
+    are never compared; ``scored`` (version -> macro-F1) holds scores the caller has just
+    measured on that same file, which are not measured again. The decision is recorded as tags
+    on the candidate version.
     """
     client = client or MlflowClient()
     data_params = data_params or DataParams()
@@ -67,6 +70,8 @@ def promote(
     frame, data_info = load_eval_data(Path(test_path), data_params)
 
     def macro_f1(version: ModelVersion) -> float:
+        if scored and str(version.version) in scored:
+            return scored[str(version.version)]
         model = load_classifier(f"models:/{name}/{version.version}")
         return evaluate_frame(model, frame, data_params.short_ticket_words)[0]["macro_f1"]
 

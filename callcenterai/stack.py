@@ -1,13 +1,14 @@
 """The whole system on one machine without Docker: ``callcenterai up`` (``make run``).
 
-Starts, in order, each waiting for the previous one to be healthy: an MLflow tracking server
-(sqlite store and artifacts under the stack folder), the TF-IDF bootstrap (on first start, trains
-and registers TF-IDF on the shipped Kaggle tickets + natural corpus, under a minute), the two model
-services (following ``models:/...@production`` on that server), the agent and, when it is
-installed, Prometheus with the project's configuration and alert rules. Prints the URLs. On first
-start the transformer (params.yaml's quick profile, minutes) is then trained in the background,
-with its progress in the terminal; the agent answers with TF-IDF and says so until the transformer
-service picks up the new production version, without a restart. Then it waits.
+Starts an MLflow tracking server (sqlite store and artifacts under the stack folder), then
+together the TF-IDF bootstrap (on first start, trains and registers TF-IDF on the shipped Kaggle
+tickets + natural corpus, under a minute), the two model services (following
+``models:/...@production`` on that server: they load a version as soon as it exists) and the
+agent, waits for them, and when it is installed starts Prometheus with the project's
+configuration and alert rules. Prints the URLs. On first start the transformer (params.yaml's
+quick profile, minutes) is then trained in the background, with its progress in the terminal;
+the agent answers with TF-IDF and says so until the transformer service picks up the new
+production version, without a restart. Then it waits.
 
 Ctrl-C, SIGTERM or ``callcenterai down`` stops everything in reverse order; each child runs
 in its own process group, which is terminated as a whole, so no stray process is left. If a
@@ -175,12 +176,12 @@ class Stack:
         )  # fmt: skip
         self._wait(mlflow, self.mlflow_url + "/health", timeout=120)
         self.echo(f"  mlflow ready on {self.mlflow_url}")
+        # The services start while TF-IDF is bootstrapped: they follow their registry alias and
+        # load the version as soon as it exists (the agent needs them only to answer).
+        services = [self._launch(kind) for kind in ("tfidf", "transformer", "agent")]
         production = self._bootstrap("tfidf")
         transformer_missing = production.get("transformer") is None
-        # The three services start together (the agent needs them only to answer); each is then
-        # awaited in turn.
         self.echo("  waiting for the TF-IDF, transformer and agent services")
-        services = [self._launch(kind) for kind in ("tfidf", "transformer", "agent")]
         for child in services:
             self._await(child, wait_ready=not (child.name == "transformer" and transformer_missing))
         prometheus = self._prometheus()

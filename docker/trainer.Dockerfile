@@ -42,7 +42,6 @@ WORKDIR /app
 COPY params.yaml ./
 COPY data/reference ./data/reference
 COPY data/natural ./data/natural
-COPY data/eval ./data/eval
 RUN mkdir -p build .cache data/raw && chown 10001:10001 build .cache
 USER 10001:10001
 # A batch job, not a server: nothing to probe.

@@ -6,7 +6,9 @@ a short reason (``timeout``, ``unavailable``, ``not_ready``, ``http_500``, ...).
 the service is skipped at once (reason ``circuit_open``) for ``breaker_reset_s``; then one call
 is let through to test it again. A 4xx answer (the service refused that request, e.g. 413) is a
 ``DownstreamError`` too (reason ``http_413``) but not a breaker failure: the service is healthy,
-and one client's bad tickets must not cut everybody else off.
+and one client's bad tickets must not cut everybody else off. Nor is a 503 "not ready" (reason
+``not_ready``): the service is up and answers at once that it has no model yet (loading, or not
+trained yet on a first start), so asking it costs nothing and the agent can say exactly why.
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ class DownstreamError(Exception):
 
 
 class _Refused(Exception):
-    """The service answered 4xx: not a failure of the service (the breaker ignores it)."""
+    """The service answered at once that it cannot take this request (4xx, or 503 while it has
+    no model): not a failure the breaker should count."""
 
-    def __init__(self, status: int):
-        super().__init__(f"http_{status}")
-        self.status = status
+    def __init__(self, reason: str):
+        super().__init__(reason)
 
 
 class ModelClient:
@@ -82,9 +84,9 @@ class ModelClient:
         finally:
             self.metrics.downstream_latency.labels(self.kind).observe(time.perf_counter() - started)
         if response.status_code == 503:
-            raise self._failed("not_ready")
+            raise _Refused("not_ready")
         if 400 <= response.status_code < 500:
-            raise _Refused(response.status_code)
+            raise _Refused(f"http_{response.status_code}")
         if response.status_code != 200:
             raise self._failed(f"http_{response.status_code}")
         try:

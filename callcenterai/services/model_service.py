@@ -329,7 +329,9 @@ def create_model_app(
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(loading_executor, state.load)
         while state.source is not None:
-            await asyncio.sleep(settings.model_poll_s)
+            # Without a model (first start: the version is being trained) ask every second.
+            interval = settings.model_poll_s if state.model is not None else 1.0
+            await asyncio.sleep(min(interval, settings.model_poll_s))
             await loop.run_in_executor(loading_executor, state.refresh)
 
     @asynccontextmanager

@@ -85,3 +85,26 @@ def test_champion_challenger_on_mlflow_server(
 
     production = load_classifier(f"models:/{NAME}@production")
     assert production.predict(["please order two new laptops"]) == ["Purchase"]
+
+
+def test_bootstrap_registers_once_force_retrains_and_rollback_goes_back(params, tmp_path):
+    from callcenterai.config import PRODUCTION_ALIAS, TFIDF_MODEL_NAME
+    from callcenterai.pipeline import bootstrap, rollback
+    from callcenterai.registry import production_history
+
+    first = bootstrap(tmp_path / "b1", params, kinds=("tfidf",), sample_size=600)
+    assert first["trained"] == ["tfidf"] and first["production"]["tfidf"] == "1"
+    assert first["production"]["transformer"] is None  # not asked for
+    again = bootstrap(tmp_path / "b2", params, kinds=("tfidf",), sample_size=600)
+    assert again["trained"] == [] and again["reason"] == "already registered"
+    forced = bootstrap(tmp_path / "b3", params, kinds=("tfidf",), sample_size=600, force=True)
+    assert forced["trained"] == ["tfidf"] and forced["production"]["tfidf"] == "2"
+    assert production_history(TFIDF_MODEL_NAME) == ["1", "2"]
+    assert rollback("tfidf") == {
+        "model": TFIDF_MODEL_NAME, "alias": PRODUCTION_ALIAS,
+        "from_version": "2", "to_version": "1",
+    }  # fmt: skip
+    with pytest.raises(RegistryError, match="no earlier production version"):
+        rollback("tfidf")
+    with pytest.raises(RegistryError, match="unknown model kind"):
+        rollback("bert")

@@ -3,7 +3,9 @@ input limits, authentication, CORS, logs without PII, metrics, and what happens 
 service dies mid-run or is too slow."""
 
 import logging
+import os
 import re
+import sys
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,7 +13,8 @@ from fastapi.testclient import TestClient
 from callcenterai.config import RoutingSettings, Settings
 from callcenterai.sample import LABELS
 from callcenterai.services.agent_service import create_agent_app
-from tests.conftest import free_port, start_service
+from callcenterai.stack import wait_until_ready
+from tests.conftest import Server, free_port, start_service
 
 pytestmark = pytest.mark.slow
 
@@ -342,3 +345,40 @@ def test_health_notice(states, expected):
 
     downstream = {k: {"ready": ready, "status": status} for k, (ready, status) in states.items()}
     assert notice(downstream) == expected
+
+
+def test_a_transformer_waiting_for_its_first_model(model_services, mlflow_server, tmp_path):
+    """First start: the transformer service is up, following an alias no version holds yet.
+    The agent answers with TF-IDF, says why each time, and never opens the breaker for it."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": mlflow_server,
+        "CALLCENTERAI_MODEL_URI": "models:/callcenterai-not-trained-yet@production",
+        "CALLCENTERAI_HOME": str(tmp_path),
+    }
+    server = Server(
+        [sys.executable, "-m", "callcenterai", "serve", "transformer", "--port", str(port)],
+        tmp_path / "waiting.log",
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(f"{url}/health", timeout=120, process=server.process)
+        urls = {"tfidf": model_services["tfidf"], "transformer": url}
+        always_consult = RoutingSettings(tfidf_min_confidence=1.0)
+        with agent_client(urls, route=always_consult, breaker_failures=1) as client:
+            health = client.get("/health").json()
+            assert health["downstream"]["transformer"]["status"] == "waiting"
+            assert health["notice"].startswith("The transformer service has no model yet")
+            for _ in range(3):
+                body = classify(client, "My laptop screen is broken").json()
+                assert body["model_used"] == "tfidf"
+                assert body["explanation"]["fallback_reason"] == (
+                    "the transformer is not ready yet (its model is loading or still being trained)"
+                )
+            assert client.get("/health").json()["downstream"]["transformer"]["breaker"] == "closed"
+            forced = classify(client, "My laptop screen is broken", force_model="transformer")
+            assert forced.status_code == 503
+    finally:
+        server.stop()
