@@ -61,13 +61,37 @@ def bootstrap_intervals(
     truth, predicted = np.asarray(truth), np.asarray(predicted)
     samples = np.random.default_rng(seed).integers(0, len(truth), size=(n, len(truth)))
     accuracy = (truth[samples] == predicted[samples]).mean(axis=1)
-    macro_f1 = [
-        f1_score(truth[rows], predicted[rows], average="macro", zero_division=0) for rows in samples
-    ]
     return {
         name: [round(float(v), 4) for v in np.percentile(values, [2.5, 97.5])]
-        for name, values in (("accuracy_ci95", accuracy), ("macro_f1_ci95", macro_f1))
+        for name, values in (
+            ("accuracy_ci95", accuracy),
+            ("macro_f1_ci95", _resampled_macro_f1(truth, predicted, samples)),
+        )
     }
+
+
+def _resampled_macro_f1(truth: np.ndarray, predicted: np.ndarray, samples: np.ndarray):
+    """scikit-learn's macro-F1 (``zero_division=0``, over the labels present in the resample's
+    truth or predictions) of each resample (row of ``samples``), counted for all at once."""
+    classes = np.unique(np.concatenate([truth, predicted]))
+    true_codes, predicted_codes = np.searchsorted(classes, truth), np.searchsorted(
+        classes, predicted
+    )
+    n, k = len(samples), len(classes)
+    offsets = np.arange(n)[:, None] * k
+
+    def counts(codes: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+        weights = None if where is None else where.ravel()
+        flat = np.bincount((offsets + codes).ravel(), weights=weights, minlength=n * k)
+        return flat.reshape(n, k)
+
+    resampled_true, resampled_predicted = true_codes[samples], predicted_codes[samples]
+    in_truth, in_predictions = counts(resampled_true), counts(resampled_predicted)
+    hits = counts(resampled_true, resampled_true == resampled_predicted)
+    present = (in_truth + in_predictions) > 0
+    # F1 = 2 TP / (2 TP + FP + FN) = 2 TP / (true count + predicted count)
+    f1 = np.where(present, 2 * hits / np.maximum(in_truth + in_predictions, 1), 0.0)
+    return f1.sum(axis=1) / present.sum(axis=1)
 
 
 def compute_metrics(

@@ -32,7 +32,13 @@ def setup_tracking(settings: Settings | None = None) -> str:
         artifact_location = None
         if settings.uses_local_store:
             artifact_location = (settings.local_mlflow_dir / "artifacts").as_uri()
-        mlflow.create_experiment(settings.mlflow_experiment, artifact_location=artifact_location)
+        try:
+            mlflow.create_experiment(
+                settings.mlflow_experiment, artifact_location=artifact_location
+            )
+        except MlflowException as exc:  # another process created it meanwhile (first start)
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
     mlflow.set_experiment(settings.mlflow_experiment)
     return settings.tracking_uri
 

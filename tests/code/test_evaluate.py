@@ -104,3 +104,18 @@ def test_evaluating_the_natural_set_reports_each_language(trained, params, tmp_p
     for code in ("en", "fr", "ar"):
         language = metrics["slices"][f"language_{code}"]
         assert language["n"] == 240 and len(language["accuracy_ci95"]) == 2
+
+
+def test_resampled_macro_f1_equals_scikit_learns_on_every_resample():
+    from sklearn.metrics import f1_score
+
+    from callcenterai.evaluate import _resampled_macro_f1
+
+    rng = np.random.default_rng(3)
+    labels = np.array(["Access", "Hardware", "Purchase", "Storage", "HR Support"])
+    truth = labels[rng.integers(0, 5, 120)]
+    predicted = np.where(rng.random(120) < 0.6, truth, labels[rng.integers(0, 3, 120)])
+    predicted[:3] = "Miscellaneous"  # a label only predicted, never true
+    samples = rng.integers(0, 120, size=(300, 120))
+    expected = [f1_score(truth[r], predicted[r], average="macro", zero_division=0) for r in samples]
+    np.testing.assert_allclose(_resampled_macro_f1(truth, predicted, samples), expected, atol=1e-12)
