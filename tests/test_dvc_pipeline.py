@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from callcenterai.sample import write_sample
 from tests.conftest import PROJECT_ROOT
@@ -46,8 +47,10 @@ def test_dag_has_the_stages_in_order():
 @needs_dvc
 @pytest.mark.slow
 def test_repro_on_the_sample_in_a_fresh_repository(tmp_path):
-    for name in ("dvc.yaml", "params.yaml"):
-        shutil.copy(PROJECT_ROOT / name, tmp_path / name)
+    shutil.copy(PROJECT_ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
+    params = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
+    params["data"]["input"] = "data/raw/tickets.csv"  # the sample below, not the shipped data
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     shutil.copytree(PROJECT_ROOT / "callcenterai", tmp_path / "callcenterai")
     for folder in ("natural", "eval"):
         shutil.copytree(PROJECT_ROOT / "data" / folder, tmp_path / "data" / folder)
