@@ -10,6 +10,7 @@ per language, beside the committed full transformer (``reports/transformer``) an
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import tempfile
@@ -17,12 +18,16 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import yaml
+
 from benchmarks.natural import language_scores
 from benchmarks.report import REPORT_DIR, render_report
 from callcenterai.config import PROJECT_ROOT, load_params
 from callcenterai.data import read_split
 from callcenterai.evaluate import evaluate_frame, load_eval_data
+from callcenterai.models.store import load_classifier
 from callcenterai.pipeline import Layout
+from callcenterai.train import train_model
 
 
 def committed(kind: str) -> dict:
@@ -38,12 +43,6 @@ def committed(kind: str) -> dict:
 
 
 def main() -> None:
-    import argparse
-
-    import yaml
-
-    from callcenterai.train import train_model
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--set", action="append", default=[], help="Try another profile: KEY=VALUE (repeatable)."
@@ -64,8 +63,6 @@ def main() -> None:
         started = time.perf_counter()
         result = train_model("transformer", train, val, Path(tmp) / "model", quick, register=False)
         seconds = time.perf_counter() - started
-        from callcenterai.models.store import load_classifier
-
         model = load_classifier(Path(tmp) / "model")
         test_metrics, _ = evaluate_frame(model, test, params.data.short_ticket_words)
         natural_metrics, _ = evaluate_frame(model, natural_eval, params.data.short_ticket_words)

@@ -292,18 +292,18 @@ def bootstrap(
 
     if only is not None and only not in MODEL_NAMES:
         raise typer.BadParameter("--only must be tfidf or transformer")
-    settings = load_params(params)
+    pipeline_params = load_params(params)
     # CALLCENTERAI_HOME: the project folder, or /app in the trainer image (a CSV may be mounted).
     users = get_settings().home / "data" / "raw" / "tickets.csv"
     if sample:
         input = None
     elif input is None:
-        input = users if users.exists() else project_file(settings.data.input)
+        input = users if users.exists() else project_file(pipeline_params.data.input)
     kinds = (only,) if only else tuple(MODEL_NAMES)
     _print(
         run_bootstrap(
             workdir,
-            settings,
+            pipeline_params,
             input_path=input,
             sample_size=n,
             kinds=kinds,
