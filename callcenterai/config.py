@@ -134,6 +134,24 @@ class Settings(BaseSettings):
     pii_person_names: bool = Field(
         True, description="Also mask person names (en/fr) when the spaCy models are installed."
     )
+    store_enabled: bool = Field(
+        True, description="Record every classified ticket (scrubbed text only) in the store."
+    )
+    store_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the ticket store, e.g. "
+        "postgresql+psycopg://user:password@host/db; default a SQLite file, "
+        "build/stack/tickets.db under `home`.",
+    )
+    store_retention_days: float = Field(
+        90, ge=0, description="Tickets older than this are deleted (0: kept forever)."
+    )
+    store_queue_size: int = Field(
+        10_000, ge=1, description="Tickets waiting to be written; past this they are not stored."
+    )
+    review_min_confidence: float = Field(
+        0.5, ge=0, le=1, description="Answers below this confidence go to the review queue."
+    )
     route: RoutingSettings = Field(
         default_factory=RoutingSettings,
         description="The routing policy (CALLCENTERAI_ROUTE_<FIELD>, e.g. "
@@ -153,6 +171,12 @@ class Settings(BaseSettings):
     @property
     def uses_local_store(self) -> bool:
         return not self.mlflow_tracking_uri
+
+    @property
+    def ticket_store_url(self) -> str:
+        if self.store_url:
+            return self.store_url
+        return f"sqlite:///{self.home / 'build' / 'stack' / 'tickets.db'}"
 
     def default_model_uri(self, kind: str) -> str:
         if self.model_uri:

@@ -98,6 +98,10 @@ class Stack:
             "MLFLOW_DISABLE_TELEMETRY": "true",
             "CALLCENTERAI_TFIDF_URL": self.url("tfidf"),
             "CALLCENTERAI_TRANSFORMER_URL": self.url("transformer"),
+            # The agent's ticket store lives with the rest of the stack (unless set elsewhere).
+            "CALLCENTERAI_STORE_URL": os.environ.get(
+                "CALLCENTERAI_STORE_URL", f"sqlite:///{self.folder / 'tickets.db'}"
+            ),
         }
         env.pop("CALLCENTERAI_MODEL_URI", None)  # each service loads its own production model
         return env

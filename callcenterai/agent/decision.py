@@ -120,6 +120,22 @@ class Decision:
             f"({self.answer.confidence:.2f} vs {self._confidence(other):.2f})."
         )
 
+    def review_reasons(self, min_confidence: float) -> list[str]:
+        """Why a person should check this answer (empty: no need): a low calibrated confidence,
+        the two models disagreeing, or a language the routing could not place."""
+        reasons = []
+        if self.answer.confidence < min_confidence:
+            reasons.append("low_confidence")
+        labels = {answer.label for answer in self.answers.values()}
+        if len(self.answers) == 2 and len(labels) == 2:
+            reasons.append("models_disagree")
+        signals = self.signals
+        if signals.language == "und" or (
+            signals.language_confidence < self.policy.min_language_confidence
+        ):
+            reasons.append("language_unplaced")
+        return reasons
+
     def explanation(self) -> dict[str, Any]:
         """The fields of the agent's ``Explanation``: the reason, the rules, what was called."""
         signals = self.signals

@@ -9,6 +9,11 @@ function: the model services, the logs and the metrics never see the raw ticket.
 If the model the policy wanted fails, the other one answers and the explanation and
 ``callcenterai_fallbacks`` say so; if both fail, 503. A forced model that fails is a 503 too:
 the caller asked for that model, not for any answer.
+
+Every answered ticket is recorded in the ticket store (:mod:`callcenterai.tickets`), scrubbed
+text only, off the response path; its id comes back with the answer. A person corrects a
+category with ``POST /tickets/{id}/feedback`` and works through ``GET /tickets/review``, the
+tickets that need a human, most uncertain first.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import uuid
 from contextlib import asynccontextmanager
 from importlib import resources
+from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException, Path, Query
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import APIKeyHeader
@@ -33,17 +40,67 @@ from callcenterai.services.common import check_text, install_common
 from callcenterai.services.downstream import DownstreamError, ModelClient
 from callcenterai.services.metrics import AgentMetrics
 from callcenterai.services.schemas import (
+    TICKET_ID_PATTERN,
     AgentHealth,
+    Alternative,
     ClassifyRequest,
     ClassifyResponse,
     ErrorBody,
     Explanation,
+    FeedbackRequest,
+    FeedbackResponse,
     LanguageInfo,
+    ModelRef,
     Prediction,
+    ReviewPage,
+    StoredTicket,
+    StoreHealth,
 )
+from callcenterai.tickets.schema import Ticket
+from callcenterai.tickets.store import (
+    BadCursorError,
+    StoreError,
+    TicketStore,
+    UnknownLabelError,
+    UnknownTicketError,
+    now,
+)
+from callcenterai.tickets.writer import TicketWriter
 
 logger = logging.getLogger(__name__)
 ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 413, 422, 503)}
+TICKET_ERRORS = {code: {"model": ErrorBody} for code in (401, 404, 422, 503)}
+ALTERNATIVES = 3
+STORE_RETRY_AFTER_S = "5"
+
+
+def alternatives(probabilities: dict[str, float], top: int = ALTERNATIVES) -> list[Alternative]:
+    ranked = sorted(probabilities.items(), key=lambda item: (-item[1], item[0]))[:top]
+    return [Alternative(label=label, probability=round(p, 4)) for label, p in ranked]
+
+
+def store_unavailable(exc: Exception) -> HTTPException:
+    return HTTPException(503, f"{exc}; retry later", headers={"Retry-After": STORE_RETRY_AFTER_S})
+
+
+def stored_ticket(ticket: Ticket) -> StoredTicket:
+    return StoredTicket(
+        ticket_id=ticket.id,
+        created_at=ticket.created_at,
+        text=ticket.text,
+        channel=ticket.channel,
+        language=LanguageInfo(code=ticket.language, confidence=ticket.language_confidence),
+        label=ticket.label,
+        confidence=ticket.confidence,
+        alternatives=alternatives(ticket.probabilities),
+        model_used=ticket.model_kind,
+        model=ModelRef(name=ticket.model_name, version=ticket.model_version),
+        reason=ticket.explanation,
+        review_reasons=ticket.review_reason.split(",") if ticket.review_reason else [],
+        tfidf_label=ticket.tfidf_label,
+        transformer_label=ticket.transformer_label,
+        correction=ticket.correction.label if ticket.correction else None,
+    )
 
 
 class Agent:
@@ -63,6 +120,15 @@ class Agent:
                 TRANSFORMER, settings.transformer_url, settings.transformer_timeout_s, **common
             ),
         }
+        self.writer: TicketWriter | None = None
+        if settings.store_enabled:
+            self.writer = TicketWriter(
+                TicketStore(settings.ticket_store_url),
+                queue_size=settings.store_queue_size,
+                retention_days=settings.store_retention_days,
+                on_result=lambda outcome, rows: metrics.store_writes.labels(outcome).inc(rows),
+                on_state=lambda up: metrics.store_up.set(1 if up else 0),
+            )
 
     async def _call(self, kind: str, text: str, answers: dict, failures: dict) -> None:
         try:
@@ -112,9 +178,13 @@ class Agent:
         decision = decide(plan, signals, self.policy, answers, failures)
         self._observe(decision, scrubbed)
         answer = decision.answer
+        explanation = decision.explanation()
+        ticket_id = self._record(decision, scrubbed, request.channel, explanation["reason"])
         return ClassifyResponse(
+            ticket_id=ticket_id,
             label=answer.label,
             confidence=answer.confidence,
+            alternatives=alternatives(answer.probabilities),
             model_used=decision.answered,
             model=answer.model,
             language=LanguageInfo(
@@ -123,7 +193,116 @@ class Agent:
             pii=scrubbed.counts,
             scrubbed_text=scrubbed.text,
             channel=request.channel,
-            explanation=Explanation(**decision.explanation()),
+            explanation=Explanation(**explanation),
+        )
+
+    def _record(self, decision: Decision, scrubbed: Scrubbed, channel, reason: str) -> str | None:
+        """Queue the ticket for the store (scrubbed text only); its id, or None if the store is
+        off. Never waits for the database."""
+        if self.writer is None:
+            return None
+        answer, answers = decision.answer, decision.answers
+        review = decision.review_reasons(self.settings.review_min_confidence)
+        ticket_id = uuid.uuid4().hex
+        self.writer.submit(
+            {
+                "id": ticket_id,
+                "created_at": now(),
+                "text": scrubbed.text,
+                "channel": channel,
+                "language": scrubbed.language.code,
+                "language_confidence": float(scrubbed.language.confidence),
+                "pii": scrubbed.counts,
+                "label": answer.label,
+                "confidence": float(answer.confidence),
+                "probabilities": answer.probabilities,
+                "model_kind": decision.answered,
+                "model_name": answer.model.name,
+                "model_version": str(answer.model.version),
+                "route_reason": decision.route_reason,
+                "explanation": reason,
+                "tfidf_label": answers[TFIDF].label if TFIDF in answers else None,
+                "tfidf_confidence": answers[TFIDF].confidence if TFIDF in answers else None,
+                "transformer_label": answers[TRANSFORMER].label if TRANSFORMER in answers else None,
+                "transformer_confidence": (
+                    answers[TRANSFORMER].confidence if TRANSFORMER in answers else None
+                ),
+                "review_reason": ",".join(review) or None,
+                "uncertainty": 1.0 - float(answer.confidence),
+            }
+        )
+        self.metrics.store_backlog.set(self.writer.backlog)
+        return ticket_id
+
+    # -- the ticket store: corrections and the review queue ---------------------------------------
+
+    def _store(self) -> TicketWriter:
+        if self.writer is None:
+            raise HTTPException(
+                503, "the ticket store is switched off (CALLCENTERAI_STORE_ENABLED=false)"
+            )
+        return self.writer
+
+    def feedback(self, ticket_id: str, label: str) -> FeedbackResponse:
+        writer = self._store()
+        writer.flush()  # a ticket answered a moment ago may still be on its way to the store
+        try:
+            result = writer.store.correct(ticket_id, label)
+        except UnknownTicketError as exc:
+            raise HTTPException(404, str(exc)) from None
+        except UnknownLabelError as exc:
+            raise HTTPException(422, str(exc)) from None
+        except StoreError as exc:
+            raise store_unavailable(exc) from None
+        right = result.label == result.predicted
+        self.metrics.feedback.labels(result.status, "agreed" if right else "corrected").inc()
+        logger.info("feedback: %s (model was %s)", result.status, "right" if right else "wrong")
+        return FeedbackResponse(
+            ticket_id=result.ticket_id,
+            label=result.label,
+            predicted=result.predicted,
+            model_was_right=right,
+            status=result.status,
+            previous=result.previous,
+        )
+
+    def review(self, limit: int, cursor: str | None) -> ReviewPage:
+        writer = self._store()
+        writer.flush()
+        try:
+            tickets, next_cursor = writer.store.review_page(limit, cursor)
+            waiting = writer.store.review_count()
+        except BadCursorError as exc:
+            raise HTTPException(422, str(exc)) from None
+        except StoreError as exc:
+            raise store_unavailable(exc) from None
+        self.metrics.review_queue.set(waiting)
+        return ReviewPage(
+            tickets=[stored_ticket(t) for t in tickets], next_cursor=next_cursor, waiting=waiting
+        )
+
+    def ticket(self, ticket_id: str) -> StoredTicket:
+        writer = self._store()
+        writer.flush()
+        try:
+            ticket = writer.store.get(ticket_id)
+        except StoreError as exc:
+            raise store_unavailable(exc) from None
+        if ticket is None:
+            raise HTTPException(
+                404,
+                f"no ticket {ticket_id}: it was never stored or the retention setting "
+                "deleted it",
+            )
+        return stored_ticket(ticket)
+
+    def store_health(self) -> StoreHealth:
+        if self.writer is None:
+            return StoreHealth(status="off")
+        return StoreHealth(
+            status="ok" if self.writer.up else "down",
+            backlog=self.writer.backlog,
+            error=self.writer.error,
         )
 
     def _observe(self, decision: Decision, scrubbed: Scrubbed) -> None:
@@ -154,12 +333,19 @@ class Agent:
             notice=notice(downstream),
             downstream=downstream,
             pii_person_names=self.settings.pii_person_names and pii.names_available(),
+            store=self.store_health(),
             routing=self.policy.model_dump(),
         )
+
+    def start(self) -> None:
+        if self.writer is not None:
+            self.writer.start()
 
     async def close(self) -> None:
         for client in self.clients.values():
             await client.close()
+        if self.writer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.writer.close)
 
 
 def notice(downstream: dict[str, dict]) -> str | None:
@@ -206,6 +392,7 @@ def create_agent_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        agent.start()
         if settings.pii_person_names:
             # Load the name models now (seconds), not during the first customer's request.
             await asyncio.get_running_loop().run_in_executor(None, pii.warm_up)
@@ -240,6 +427,39 @@ def create_agent_app(settings: Settings | None = None) -> FastAPI:
         """Scrub, analyse, route and classify one ticket; the answer explains the choice."""
         check_text(request.text, settings)
         return await agent.classify(request)
+
+    guard = [Depends(api_key_guard(settings))]
+    TicketId = Annotated[str, Path(pattern=TICKET_ID_PATTERN, description="From /classify.")]
+
+    @app.post(
+        "/tickets/{ticket_id}/feedback",
+        response_model=FeedbackResponse,
+        responses=TICKET_ERRORS,
+        dependencies=guard,
+    )
+    def feedback(ticket_id: TicketId, body: FeedbackRequest) -> FeedbackResponse:
+        """Record the correct category of a ticket (replaying the same one changes nothing)."""
+        return agent.feedback(ticket_id, body.label)
+
+    @app.get(
+        "/tickets/review", response_model=ReviewPage, responses=TICKET_ERRORS, dependencies=guard
+    )
+    def review(
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        cursor: Annotated[str | None, Query(max_length=80)] = None,
+    ) -> ReviewPage:
+        """Tickets that need a human, most uncertain first (a page, and the next page's cursor)."""
+        return agent.review(limit, cursor)
+
+    @app.get(
+        "/tickets/{ticket_id}",
+        response_model=StoredTicket,
+        responses=TICKET_ERRORS,
+        dependencies=guard,
+    )
+    def ticket(ticket_id: TicketId) -> StoredTicket:
+        """One stored ticket: its scrubbed text, its answer and its correction."""
+        return agent.ticket(ticket_id)
 
     @app.get("/health", response_model=AgentHealth)
     async def health() -> AgentHealth:

@@ -69,7 +69,9 @@ def install_common(app: FastAPI, metrics: ServiceMetrics) -> None:
     async def on_http_error(request: Request, exc: StarletteHTTPException):
         if exc.status_code >= 400:
             metrics.error(_endpoint(request), f"http_{exc.status_code}")
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:

@@ -184,6 +184,38 @@ class AgentMetrics(ServiceMetrics):
             registry=self.registry,
         )
 
+        self.store_writes = Counter(
+            "callcenterai_store_writes",
+            "Tickets handed to the ticket store, by outcome: stored, failed (database error), "
+            "dropped (write queue full). The answer is given either way.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        for outcome in ("stored", "failed", "dropped"):
+            self.store_writes.labels(outcome)
+        self.store_up = Gauge(
+            "callcenterai_store_up",
+            "1 while the ticket store's schema is in place and its last write succeeded.",
+            registry=self.registry,
+        )
+        self.store_backlog = Gauge(
+            "callcenterai_store_backlog",
+            "Tickets waiting to be written to the ticket store.",
+            registry=self.registry,
+        )
+        self.feedback = Counter(
+            "callcenterai_feedback",
+            "Corrections received, by result (recorded, updated, unchanged) and whether the "
+            "model had been right (agreed) or not.",
+            ["result", "verdict"],
+            registry=self.registry,
+        )
+        self.review_queue = Gauge(
+            "callcenterai_review_queue",
+            "Tickets waiting for a human in the review queue (updated when the queue is read).",
+            registry=self.registry,
+        )
+
     def observe_ticket(self, language: str, pii_counts: dict[str, int]) -> None:
         self.languages.labels(language if language in AGENT_LANGUAGES else "other").inc()
         for entity, count in pii_counts.items():

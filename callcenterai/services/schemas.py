@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -142,13 +143,26 @@ class Explanation(BaseModel):
     top_terms: list[Term] | None = Field(None, description="TF-IDF's terms, when it answered.")
 
 
+TICKET_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+
+class Alternative(BaseModel):
+    label: str
+    probability: float
+
+
 class ClassifyResponse(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {
+                    "ticket_id": "3f2b9c0e8d6a4b1f9e7c5a3d1b0f2e4c",
                     "label": "Access",
                     "confidence": 0.93,
+                    "alternatives": [
+                        {"label": "Access", "probability": 0.93},
+                        {"label": "Administrative rights", "probability": 0.03},
+                    ],
                     "model_used": "tfidf",
                     "model": {"name": "callcenterai-tfidf", "version": "3"},
                     "language": {"code": "en", "confidence": 0.97},
@@ -181,8 +195,16 @@ class ClassifyResponse(BaseModel):
             ]
         }
     )
+    ticket_id: str | None = Field(
+        None,
+        description="The ticket's id in the store, for POST /tickets/{ticket_id}/feedback "
+        "(null when the store is switched off).",
+    )
     label: str
     confidence: float
+    alternatives: list[Alternative] = Field(
+        description="The answering model's most probable categories, best first."
+    )
     model_used: str = Field(description="tfidf or transformer")
     model: ModelRef
     language: LanguageInfo
@@ -200,6 +222,58 @@ class DownstreamHealth(BaseModel):
     model: ModelRef | None = None
 
 
+class StoreHealth(BaseModel):
+    status: str = Field(description="ok, down (tickets are answered but not stored) or off")
+    backlog: int = Field(0, description="Tickets waiting to be written.")
+    error: str | None = None
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"label": "Access"}]})
+    label: str = Field(
+        min_length=1, max_length=128, description="The correct category (the model's label set)."
+    )
+
+
+class FeedbackResponse(BaseModel):
+    ticket_id: str
+    label: str = Field(description="The correct category, as recorded.")
+    predicted: str = Field(description="What the agent had answered.")
+    model_was_right: bool
+    status: Literal["recorded", "updated", "unchanged"] = Field(
+        description="recorded: first correction; updated: it replaced an earlier one "
+        "(previous); unchanged: the same correction again (nothing written)."
+    )
+    previous: str | None = None
+
+
+class StoredTicket(BaseModel):
+    ticket_id: str
+    created_at: datetime
+    text: str = Field(description="The scrubbed text (personal data masked).")
+    channel: str | None = None
+    language: LanguageInfo
+    label: str
+    confidence: float
+    alternatives: list[Alternative]
+    model_used: str
+    model: ModelRef
+    reason: str = Field(description="Why this model answered.")
+    review_reasons: list[str] = Field(
+        description="Why a person should check it: low_confidence, models_disagree, "
+        "language_unplaced (empty: none)."
+    )
+    tfidf_label: str | None = None
+    transformer_label: str | None = None
+    correction: str | None = Field(None, description="The category a person gave it, if any.")
+
+
+class ReviewPage(BaseModel):
+    tickets: list[StoredTicket] = Field(description="Most uncertain first.")
+    next_cursor: str | None = Field(None, description="Pass as cursor for the next page.")
+    waiting: int = Field(description="Uncorrected tickets in the queue in all.")
+
+
 class AgentHealth(BaseModel):
     status: str = Field(description="ok (both ready), degraded (one) or down (none)")
     notice: str | None = Field(
@@ -207,4 +281,5 @@ class AgentHealth(BaseModel):
     )
     downstream: dict[str, DownstreamHealth]
     pii_person_names: bool
+    store: StoreHealth
     routing: dict[str, float | str | list[str]]
