@@ -71,6 +71,7 @@ logger = logging.getLogger(__name__)
 ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 413, 422, 503)}
 TICKET_ERRORS = {code: {"model": ErrorBody} for code in (401, 404, 422, 503)}
 ALTERNATIVES = 3
+TicketId = Annotated[str, Path(pattern=TICKET_ID_PATTERN, description="From /classify.")]
 STORE_RETRY_AFTER_S = "5"
 
 
@@ -429,7 +430,6 @@ def create_agent_app(settings: Settings | None = None) -> FastAPI:
         return await agent.classify(request)
 
     guard = [Depends(api_key_guard(settings))]
-    TicketId = Annotated[str, Path(pattern=TICKET_ID_PATTERN, description="From /classify.")]
 
     @app.post(
         "/tickets/{ticket_id}/feedback",

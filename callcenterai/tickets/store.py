@@ -19,7 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, delete, event, func, insert, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from callcenterai.errors import CallCenterAIError
 from callcenterai.tickets.schema import Correction, Ticket
@@ -185,6 +185,7 @@ class TicketStore:
         query = (
             select(Ticket)
             .outerjoin(Correction)
+            .options(contains_eager(Ticket.correction))
             .where(Ticket.review_reason.is_not(None), Correction.ticket_id.is_(None))
             .order_by(Ticket.uncertainty.desc(), Ticket.id)
             .limit(limit + 1)
