@@ -20,7 +20,10 @@ app = typer.Typer(
 )
 train_app = typer.Typer(help="Train a model.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+feedback_app = typer.Typer(help="Corrections from the ticket store.", no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
 
+FEEDBACK_CSV = "data/feedback/corrections.csv"
 ParamsOption = Annotated[Path, typer.Option("--params", help="Pipeline parameters (YAML).")]
 TextColumns = Annotated[
     Optional[list[str]],
@@ -193,12 +196,18 @@ def evaluate(
         bool, typer.Option(help="Add the results to the model's MLflow run.")
     ] = True,
     params: ParamsOption = Path("params.yaml"),
+    empty_ok: Annotated[
+        bool, typer.Option(help="A file without tickets gives n: 0 (held-out corrections).")
+    ] = False,
 ) -> None:
     """Evaluate a model: accuracy, macro/weighted F1, per-class scores, calibration, slices."""
     from callcenterai.pipeline import stage_evaluate
 
     settings = _params(params, text_column, label_column)
-    metrics = stage_evaluate(model, input, output, settings, log_to_mlflow)
+    metrics = stage_evaluate(model, input, output, settings, log_to_mlflow, empty_ok)
+    if metrics["n"] == 0:
+        _print({"model": model, "n": 0, "output": output})
+        return
     _print(
         {
             "model": metrics["model"],
@@ -417,6 +426,28 @@ def batch(
         ray_address=ray_address,
     )
     _print(summary)
+
+
+@feedback_app.command("export")
+def feedback_export_command(
+    output: Annotated[
+        Optional[Path],
+        typer.Option(help="CSV to write (default: feedback.corrections of params.yaml)."),
+    ] = None,
+    store_url: Annotated[
+        Optional[str],
+        typer.Option(help="Ticket store URL (env CALLCENTERAI_STORE_URL; default the stack's)."),
+    ] = None,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Write the corrected tickets as a dataset that training merges (cumulative: corrections
+    deleted from the store by retention stay in the file)."""
+    from callcenterai.config import get_settings
+    from callcenterai.tickets.export import export_corrections
+
+    target = output or Path(_params(params).feedback.corrections or FEEDBACK_CSV)
+    report = export_corrections(store_url or get_settings().ticket_store_url, target)
+    _print(report.as_dict())
 
 
 @app.command()

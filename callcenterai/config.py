@@ -270,6 +270,24 @@ class NaturalParams(BaseModel):
         return None if value is None else project_file(value)
 
 
+class FeedbackParams(BaseModel):
+    """Corrections from the ticket store (``callcenterai feedback export``) added to training.
+
+    A stable share of them, chosen by ticket id (a ticket once held out stays held out as the
+    corrections grow), never trains and is evaluated on instead.
+    """
+
+    corrections: str | None = Field(
+        None, description="The exported corrections (CSV); None: no corrections."
+    )
+    weight: float = Field(
+        2.0, gt=0, description="Weight of a corrected ticket in training, a Kaggle ticket's is 1."
+    )
+    holdout: float = Field(
+        0.2, ge=0, lt=1, description="Share of corrections kept out of training, for evaluation."
+    )
+
+
 class PromotionParams(BaseModel):
     min_improvement: float = Field(
         0.0, description="A challenger needs champion macro-F1 + this to take the production alias."
@@ -288,6 +306,7 @@ class Params(BaseModel):
     tfidf: TfidfParams = TfidfParams()
     transformer: TransformerParams = TransformerParams()
     natural: NaturalParams = NaturalParams()
+    feedback: FeedbackParams = FeedbackParams()
     promotion: PromotionParams = PromotionParams()
     quick: QuickParams = QuickParams()
 

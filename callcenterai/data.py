@@ -34,6 +34,7 @@ TEXT, LABEL = "text", "label"
 SOURCE, LANGUAGE = "source", "language"
 OPTIONAL_COLUMNS = (SOURCE, LANGUAGE)
 SPLITS = ("train", "val", "test")
+FEEDBACK_TEST = "feedback_test.csv"  # held-out corrections, beside the splits
 
 
 @dataclass
@@ -52,6 +53,12 @@ class DataReport:
     label_counts: dict[str, int] = field(default_factory=dict)
     split_sizes: dict[str, int] = field(default_factory=dict)
     natural_rows: int = 0  # natural tickets added to train and val (see add_natural)
+    # Corrections from the ticket store (see add_corrections).
+    feedback_rows: int = 0
+    feedback_train: int = 0
+    feedback_test: int = 0
+    feedback_dropped_duplicate: int = 0  # the same text corrected twice: the latest is kept
+    feedback_dropped_in_test: int = 0  # the same text as a test ticket: never trained on
 
     def to_json(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -262,6 +269,40 @@ def add_natural(
     return marked
 
 
+def is_held_out(ticket_id: str, share: float) -> bool:
+    """A stable choice per ticket: the same id is held out whatever else was corrected."""
+    digest = hashlib.sha256(ticket_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def add_corrections(
+    splits: dict[str, pd.DataFrame],
+    corrections: pd.DataFrame,
+    holdout: float,
+    report: DataReport,
+) -> pd.DataFrame:
+    """Add corrected tickets (``ticket_id``, ``text``, ``label``, ``language``) to the train
+    split, except a held-out share (returned, to evaluate on) and any whose text is a test
+    ticket's. Counted in ``report``."""
+    columns = [TEXT, LABEL, SOURCE, LANGUAGE]
+    report.feedback_rows = len(corrections)
+    normalised = corrections[TEXT].map(normalise_text)
+    keep = (normalised.str.len() > 0) & ~normalised.duplicated(keep="last")
+    report.feedback_dropped_duplicate = int((~keep & (normalised.str.len() > 0)).sum())
+    corrections, normalised = corrections[keep], normalised[keep]
+    in_test = normalised.isin(set(splits["test"][TEXT].map(normalise_text)))
+    report.feedback_dropped_in_test = int(in_test.sum())
+    corrections = corrections[~in_test].assign(**{SOURCE: "feedback"})
+    held = corrections["ticket_id"].map(lambda tid: is_held_out(tid, holdout)).astype(bool)
+    train_part, test_part = corrections[~held], corrections[held]
+    report.feedback_train, report.feedback_test = len(train_part), len(test_part)
+    for name, split in splits.items():
+        if SOURCE not in split.columns:
+            splits[name] = split.assign(**{SOURCE: "kaggle"})
+    splits["train"] = pd.concat([splits["train"], train_part[columns]], ignore_index=True)
+    return test_part[[TEXT, LABEL, LANGUAGE, "ticket_id"]]
+
+
 def prepare(
     input_path: Path,
     output_dir: Path,
@@ -269,11 +310,15 @@ def prepare(
     params: DataParams,
     natural: pd.DataFrame | None = None,
     natural_val_size: float = 0.2,
+    corrections: pd.DataFrame | None = None,
+    feedback_holdout: float = 0.2,
 ) -> DataReport:
     """Clean ``input_path``, split it and write ``{train,val,test}.csv`` and the data report.
 
     With ``natural`` (``text``, ``label``, ``language``), those tickets join the train and
-    validation splits (:func:`add_natural`).
+    validation splits (:func:`add_natural`). With ``corrections`` (exported from the ticket
+    store), they join the train split but for a held-out share, written to
+    ``feedback_test.csv`` (:func:`add_corrections`; an empty file when there are none).
     """
     frame, report = load_tickets(
         input_path, params.text_columns, params.label_column, min_per_label=params.min_per_label
@@ -282,10 +327,15 @@ def prepare(
     if natural is not None:
         splits = add_natural(splits, natural, natural_val_size, params.seed)
         report.natural_rows = len(natural)
+    feedback_test = pd.DataFrame(columns=[TEXT, LABEL, LANGUAGE, "ticket_id"])
+    if corrections is not None:
+        feedback_test = add_corrections(splits, corrections, feedback_holdout, report)
     output_dir.mkdir(parents=True, exist_ok=True)
     for name, split in splits.items():
         split.to_csv(output_dir / f"{name}.csv", index=False)
         report.split_sizes[name] = len(split)
+    if corrections is not None:
+        feedback_test.to_csv(output_dir / FEEDBACK_TEST, index=False)
     report.to_json(report_path)
     return report
 

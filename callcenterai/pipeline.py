@@ -32,6 +32,7 @@ from callcenterai.models.store import is_mlflow_uri, load_classifier
 from callcenterai.promotion import promote
 from callcenterai.registry import alias_version, roll_back
 from callcenterai.sample import LABELS, write_sample
+from callcenterai.tickets.export import read_corrections
 from callcenterai.tracking import log_evaluation, metric_key, setup_tracking
 from callcenterai.train import TrainResult, train_model
 
@@ -76,6 +77,11 @@ def stage_prepare(input_path: Path, layout: Layout, params: Params) -> DataRepor
                 "to train on the main data alone"
             )
         natural = read_table(corpus, CORPUS_COLUMNS)[[TEXT, LABEL, LANGUAGE]]
+    corrections = None
+    if params.feedback.corrections is not None:
+        # Written by `callcenterai feedback export` (the DVC stage before this one); a missing
+        # file is no corrections yet.
+        corrections = read_corrections(layout.root / params.feedback.corrections)
     return prepare(
         input_path,
         layout.processed,
@@ -83,6 +89,8 @@ def stage_prepare(input_path: Path, layout: Layout, params: Params) -> DataRepor
         params.data,
         natural=natural,
         natural_val_size=params.natural.val_size,
+        corrections=corrections,
+        feedback_holdout=params.feedback.holdout,
     )
 
 
@@ -137,14 +145,31 @@ def train_from_csv(
     return train_model(kind, splits["train"], splits["val"], output, params, data_report=report)
 
 
+def _has_no_rows(path: Path) -> bool:
+    """A CSV with a header and no ticket (e.g. no held-out corrections yet)."""
+    with Path(path).open(encoding="utf-8") as handle:
+        return sum(1 for line in handle if line.strip()) <= 1
+
+
 def stage_evaluate(
-    model_uri: str, data_path: Path, output: Path, params: Params, log_to_mlflow: bool = True
+    model_uri: str,
+    data_path: Path,
+    output: Path,
+    params: Params,
+    log_to_mlflow: bool = True,
+    empty_ok: bool = False,
 ) -> dict:
     """Evaluate a model on a labelled CSV, write the outputs, and add them to the model's run.
 
     The tracking store is selected before the model is loaded, so a ``models:/`` URI is looked
     up in the project's store (``MLFLOW_TRACKING_URI`` or the local one), never MLflow's default.
+    With ``empty_ok``, a file without tickets gives metrics with ``n: 0`` instead of an error.
     """
+    if empty_ok and Path(data_path).is_file() and _has_no_rows(data_path):
+        metrics = {"model": model_uri, "n": 0, "data": {"path": str(data_path), "rows_read": 0}}
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(metrics, indent=2) + "\n")
+        return metrics
     if log_to_mlflow or is_mlflow_uri(model_uri):
         setup_tracking()
     classifier = load_classifier(model_uri)

@@ -181,10 +181,15 @@ FITTERS = {"tfidf": fit_tfidf, "transformer": fit_transformer}
 
 
 def sample_weights(train: pd.DataFrame, params: Params) -> np.ndarray | None:
-    """Natural tickets weigh ``natural.weight``, the others 1; None when there are none."""
-    if SOURCE not in train.columns or not (train[SOURCE] == "natural").any():
+    """Natural tickets weigh ``natural.weight``, corrected ones ``feedback.weight``, the others
+    1; None when every ticket weighs 1."""
+    if SOURCE not in train.columns:
         return None
-    return np.where(train[SOURCE] == "natural", params.natural.weight, 1.0)
+    weights = {"natural": params.natural.weight, "feedback": params.feedback.weight}
+    source = train[SOURCE].fillna("kaggle")
+    if not source.isin(list(weights)).any():
+        return None
+    return source.map(weights).fillna(1.0).to_numpy(dtype=float)
 
 
 def _stratified_subset(frame: pd.DataFrame, size: int | None, seed: int) -> pd.DataFrame:
@@ -195,11 +200,11 @@ def _stratified_subset(frame: pd.DataFrame, size: int | None, seed: int) -> pd.D
 
 
 def training_subset(train: pd.DataFrame, size: int | None, seed: int) -> pd.DataFrame:
-    """At most ``size`` Kaggle tickets (stratified by label), and every natural ticket: the few
-    natural French and Arabic tickets are what a short run needs most."""
+    """At most ``size`` Kaggle tickets (stratified by label), and every natural and corrected
+    ticket: the few natural French and Arabic tickets are what a short run needs most."""
     if size is None or SOURCE not in train.columns:
         return _stratified_subset(train, size, seed)
-    natural = train[SOURCE] == "natural"
+    natural = train[SOURCE].isin(["natural", "feedback"])
     return pd.concat([_stratified_subset(train[~natural], size, seed), train[natural]])
 
 

@@ -8,11 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
 from callcenterai.sample import write_sample
 from tests.conftest import PROJECT_ROOT
+from tests.tickets.test_export import corrected_store
 
 DVC = shutil.which("dvc", path=str(Path(sys.executable).parent)) or shutil.which("dvc")
 needs_dvc = pytest.mark.skipif(
@@ -32,16 +34,16 @@ def test_dag_has_the_stages_in_order():
     assert result.returncode == 0, result.stderr
     names = dict(re.findall(r'(node\d+)\["(\w+)"\]', result.stdout))
     edges = {(names[a], names[b]) for a, b in re.findall(r"(node\d+)-->(node\d+)", result.stdout)}
-    expected = {"corpus", "prepare"}
+    expected = {"corpus", "feedback", "prepare"}
     for kind in ("tfidf", "transformer"):
         expected |= {f"{stage}_{kind}" for stage in ("train", "evaluate", "promote")}
-        expected.add(f"evaluate_{kind}_natural")
+        expected |= {f"evaluate_{kind}_natural", f"evaluate_{kind}_feedback"}
     assert set(names.values()) == expected
-    assert ("corpus", "prepare") in edges
+    assert ("corpus", "prepare") in edges and ("feedback", "prepare") in edges
     for kind in ("tfidf", "transformer"):
         assert ("prepare", f"train_{kind}") in edges
-        assert (f"train_{kind}", f"evaluate_{kind}") in edges
-        assert (f"train_{kind}", f"evaluate_{kind}_natural") in edges
+        for evaluation in ("", "_natural", "_feedback"):
+            assert (f"train_{kind}", f"evaluate_{kind}{evaluation}") in edges
 
 
 @needs_dvc
@@ -63,8 +65,19 @@ def test_repro_on_the_sample_in_a_fresh_repository(tmp_path):
     env.pop("MLFLOW_TRACKING_URI", None)
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     assert dvc("init", "-q", cwd=tmp_path).returncode == 0
+    # Corrections made through the agent, in the store `callcenterai up` gives it by default.
+    sample = pd.read_csv(tmp_path / "data" / "raw" / "tickets.csv").iloc[:60]
+    corrected = [
+        (f"{text} merci", label) for text, label in zip(sample.Document, sample.Topic_group)
+    ]
+    corrected_store(f"sqlite:///{tmp_path / 'build' / 'stack' / 'tickets.db'}", corrected)
     # The TF-IDF branch: the transformer's stages are exercised by tests/model (tiny fine-tunes).
-    stages = ("evaluate_tfidf", "evaluate_tfidf_natural", "promote_tfidf")
+    stages = (
+        "evaluate_tfidf",
+        "evaluate_tfidf_natural",
+        "evaluate_tfidf_feedback",
+        "promote_tfidf",
+    )
     result = dvc("repro", *stages, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     metrics = json.loads((tmp_path / "reports" / "tfidf" / "metrics.json").read_text())
@@ -75,8 +88,12 @@ def test_repro_on_the_sample_in_a_fresh_repository(tmp_path):
         natural["slices"]
     )
     assert json.loads((tmp_path / "reports" / "corpus_report.json").read_text())["problems"] == []
+    data_report = json.loads((tmp_path / "reports" / "data_report.json").read_text())
+    assert data_report["feedback_rows"] == 60
+    feedback = json.loads((tmp_path / "reports" / "tfidf" / "feedback_metrics.json").read_text())
+    assert feedback["n"] == data_report["feedback_test"] > 0 and "accuracy" in feedback
     lock = (tmp_path / "dvc.lock").read_text()
-    for stage in ("corpus", "prepare", "train_tfidf", *stages):
+    for stage in ("corpus", "feedback", "prepare", "train_tfidf", *stages):
         assert f"{stage}:" in lock
     assert "train_transformer:" not in lock
     status = dvc("status", *stages, cwd=tmp_path, env=env)

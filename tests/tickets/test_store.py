@@ -18,8 +18,7 @@ from callcenterai.tickets.store import (
     now,
 )
 from callcenterai.tickets.writer import TicketWriter
-
-LABELS = ("Hardware", "Access", "Storage")
+from tests.tickets.rows import ticket_row as row
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -36,35 +35,6 @@ def store(store_url):
     yield store
     store.downgrade("base")  # leaves the shared PostgreSQL database empty for the next test
     store.close()
-
-
-def row(confidence: float = 0.9, review: str | None = None, **extra) -> dict:
-    probabilities = {label: (1 - confidence) / 2 for label in LABELS}
-    probabilities[extra.get("label", "Hardware")] = confidence
-    return {
-        "id": uuid.uuid4().hex,
-        "created_at": now(),
-        "text": "my laptop [EMAIL] is broken",
-        "channel": "email",
-        "language": "en",
-        "language_confidence": 0.98,
-        "pii": {"EMAIL": 1},
-        "label": "Hardware",
-        "confidence": confidence,
-        "probabilities": probabilities,
-        "model_kind": "tfidf",
-        "model_name": "callcenterai-tfidf",
-        "model_version": "1",
-        "route_reason": "confident",
-        "explanation": "TF-IDF answered.",
-        "tfidf_label": "Hardware",
-        "tfidf_confidence": confidence,
-        "transformer_label": None,
-        "transformer_confidence": None,
-        "review_reason": review,
-        "uncertainty": 1 - confidence,
-        **extra,
-    }
 
 
 def test_migrations_up_and_down(store_url):
