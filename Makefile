@@ -50,7 +50,7 @@ check: venv
 	$(BIN)/hadolint docker/*.Dockerfile
 	$(TRIVY) fs --quiet --skip-check-update --skip-version-check --scanners secret,misconfig \
 		--skip-dirs $(TRIVY_SKIP) --severity HIGH,CRITICAL --exit-code 1 .
-	GRAFANA_ADMIN_PASSWORD=validation-only $(COMPOSE) -f docker-compose.yml config -q
+	GRAFANA_ADMIN_PASSWORD=validation-only POSTGRES_PASSWORD=validation-only $(COMPOSE) -f docker-compose.yml config -q
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 	promtool check config deploy/prometheus/prometheus.yml
 	promtool check rules deploy/prometheus/alerts.yml

