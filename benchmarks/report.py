@@ -669,6 +669,91 @@ def render_code_switching(result: dict) -> list[str]:
     return lines
 
 
+def render_store(result: dict) -> list[str]:
+    overhead, tickets = result["overhead"], result["tickets"]
+    skipped = sum(tickets["skipped_transformer_route"].values())
+    versions = f"SQLite {result['machine']['sqlite']}" + (
+        f", {result['machine']['postgresql']}" if "postgresql" in result["machine"] else ""
+    )
+    lines = [
+        "## Ticket store: overhead on `/classify` and inserts under load",
+        "",
+        f"Measured {result['measured_at']} on {result['machine']['cpus']} CPUs with "
+        f"`{result['command']}` ({versions})"
+        + (" — a smoke run, not a measurement" if result.get("quick") else "")
+        + ". TF-IDF trained on the Kaggle tickets; the agents answer every ticket with TF-IDF "
+        "alone (`CALLCENTERAI_ROUTE_TFIDF_MIN_CONFIDENCE=0`, no transformer service; "
+        f"{result['transformer_calls']} transformer calls; {skipped} sampled tickets left out "
+        "because their language would send them to the transformer). Client, agents, TF-IDF "
+        "service and database share the machine.",
+        "",
+        "Overhead: two agents against the same TF-IDF service, store on (SQLite file) and off "
+        "(`CALLCENTERAI_STORE_ENABLED=false`), one client, sequential, the same tickets "
+        "interleaved A/B then B/A (target: p50 difference <= "
+        f"{result['target_overhead_p50_ms']:g} ms on the median ticket).",
+        "",
+        "| tickets | requests per agent | store on p50 / p95 ms | store off p50 / p95 ms "
+        "| p50 difference | p50 ratio | median paired difference |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    titles = {
+        "median_ticket": f"median Kaggle test ticket ({tickets['median_words']} words)",
+        "kaggle_tickets": "Kaggle test tickets",
+        "natural_tickets": "natural tickets (en / fr / ar)",
+    }
+    for name, title in titles.items():
+        row = overhead.get(name)
+        if row is None:
+            continue
+        on, off = row["store_on"], row["store_off"]
+        lines.append(
+            f"| {title} | {on['n']} | {_f(on['p50_ms'], 2)} / {_f(on['p95_ms'], 2)} "
+            f"| {_f(off['p50_ms'], 2)} / {_f(off['p95_ms'], 2)} "
+            f"| {row['p50_difference_ms']:+.2f} ms | {_f(row['p50_ratio'], 2)} "
+            f"| {row['median_paired_difference_ms']:+.2f} ms |"
+        )
+    side = result["request_side_in_process"]
+    lines += [
+        "",
+        f"Target {'met' if overhead['target_met'] else 'not met'}. The request-side work alone "
+        "(building the row + `TicketWriter.submit`, in process, the writer thread writing): "
+        f"p50 {_f(side['p50_ms'], 3)} ms, p95 {_f(side['p95_ms'], 3)} ms.",
+        "",
+        "Sustained inserts: the store-on agent under concurrent load (async httpx clients, "
+        "loopback), then a flush wait and every answered ticket looked up in the store.",
+        "",
+        "| store | clients | s | answered | req/s | p50 / p95 ms | rows stored/s during load "
+        "| failed / dropped | backlog at end | all answered stored (flush) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for store, load in result["load"].items():
+        latency = load["latency"] or {"p50_ms": None, "p95_ms": None}
+        lines.append(
+            f"| {store} | {load['clients']} | {_f(load['seconds'], 1)} | {load['answered']:,} "
+            f"| {load['requests_per_second']:,.0f} "
+            f"| {_f(latency['p50_ms'], 1)} / {_f(latency['p95_ms'], 1)} "
+            f"| {load['rows_stored_per_second_during_load']:,.0f} "
+            f"| {load['failed']} / {load['dropped']} | {load['backlog_at_end_of_load']} "
+            f"| {'yes' if load['all_answered_tickets_stored'] else 'no'} "
+            f"({_f(load['flush_seconds'], 1)} s) |"
+        )
+    lines += [
+        "",
+        "Raw capacity of the store: `TicketStore.add` of batches of "
+        f"{next(iter(result['raw_inserts'].values()))['batch_rows']} rows, one after the other:",
+        "",
+        "| store | settings | batches | rows/s | batch p50 / max ms |",
+        "|---|---|---|---|---|",
+    ]
+    for store, raw in result["raw_inserts"].items():
+        settings = ", ".join(f"{k} {v}" for k, v in raw["settings"].items())
+        lines.append(
+            f"| {store} | {settings} | {raw['batches']} | {raw['rows_per_second']:,.0f} "
+            f"| {_f(raw['batch_ms']['p50'], 1)} / {_f(raw['batch_ms']['max'], 1)} |"
+        )
+    return lines + [""]
+
+
 RENDERERS = {
     "tfidf": render_tfidf,
     "transformer": render_transformer,
@@ -681,6 +766,7 @@ RENDERERS = {
     "quick_transformer": render_quick_transformer,
     "first_start": render_first_start,
     "code_switching": render_code_switching,
+    "store": render_store,
 }
 
 

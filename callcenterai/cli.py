@@ -451,6 +451,86 @@ def feedback_export_command(
 
 
 @app.command()
+def drift(
+    model: Annotated[str, typer.Option(help="tfidf or transformer.")] = "tfidf",
+    hours: Annotated[float, typer.Option(help="The window: the last this many hours.")] = 168,
+    output: Annotated[Path, typer.Option(help="HTML report; the JSON goes beside it.")] = Path(
+        "reports/drift/drift.html"
+    ),
+    reference: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Reference profile (drift_reference.json of a model folder); default "
+            "the production version's, from MLflow."
+        ),
+    ] = None,
+    store_url: Annotated[
+        Optional[str], typer.Option(help="Ticket store URL (env CALLCENTERAI_STORE_URL).")
+    ] = None,
+    alias: Annotated[str, typer.Option(help="Registry alias whose reference is used.")] = (
+        "production"
+    ),
+) -> None:
+    """Compare the tickets of a time window with a model's reference profile; write a report."""
+    from datetime import timedelta
+
+    from callcenterai.config import MODEL_NAMES, get_settings
+    from callcenterai.drift import (
+        ALERT_THRESHOLD,
+        Profile,
+        compare,
+        live_profile,
+        load_reference,
+        write_report,
+    )
+    from callcenterai.errors import DataError
+    from callcenterai.tickets.export import store_exists
+    from callcenterai.tickets.store import TicketStore, now, redacted
+
+    if model not in MODEL_NAMES:
+        raise typer.BadParameter("model must be tfidf or transformer")
+    settings = get_settings()
+    if reference is not None:
+        if not reference.is_file():
+            raise DataError(f"no reference profile at {reference}")
+        profile = Profile.from_dict(json.loads(reference.read_text()))
+    else:
+        from mlflow import MlflowClient
+
+        from callcenterai.registry import alias_version
+        from callcenterai.tracking import setup_tracking
+
+        setup_tracking(settings)
+        version = alias_version(MODEL_NAMES[model], alias, MlflowClient())
+        if version is None:
+            raise DataError(f"{MODEL_NAMES[model]} has no {alias} version: pass --reference")
+        profile = load_reference(MODEL_NAMES[model], version.version, settings.tracking_uri)
+    url = store_url or settings.ticket_store_url
+    if not store_exists(url):
+        raise DataError(f"no ticket store at {redacted(url)}: the agent creates it (make run)")
+    store = TicketStore(url)
+    store.migrate()
+    until = now()
+    live = live_profile(store, model, until - timedelta(hours=hours), until)
+    store.close()
+    if live.tickets == 0:
+        raise DataError(f"no ticket answered by {model} in the last {hours:g} hours")
+    distances = compare(profile, live)
+    write_report(profile, live, distances, ALERT_THRESHOLD, output)
+    summary = {
+        "model": profile.model,
+        "reference_tickets": profile.tickets,
+        "window": live.window,
+        "tickets": live.tickets,
+        "distances": distances,
+        "drifting": sorted(f for f, value in distances.items() if value > ALERT_THRESHOLD),
+        "report": str(output),
+    }
+    output.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
+    _print(summary)
+
+
+@app.command()
 def serve(
     kind: Annotated[str, typer.Argument(help="tfidf, transformer or agent")],
     model: Annotated[

@@ -149,6 +149,16 @@ class Settings(BaseSettings):
     store_queue_size: int = Field(
         10_000, ge=1, description="Tickets waiting to be written; past this they are not stored."
     )
+    drift_interval_s: float = Field(
+        300,
+        ge=0,
+        description="How often the agent compares recent tickets with the models' "
+        "reference profiles (callcenterai_drift); 0: never.",
+    )
+    drift_window_hours: float = Field(24, gt=0, description="The window of recent tickets.")
+    drift_min_tickets: int = Field(
+        100, ge=1, description="Fewer tickets in the window: no drift figure (too noisy)."
+    )
     review_min_confidence: float = Field(
         0.5, ge=0, le=1, description="Answers below this confidence go to the review queue."
     )
@@ -291,6 +301,15 @@ class FeedbackParams(BaseModel):
 class PromotionParams(BaseModel):
     min_improvement: float = Field(
         0.0, description="A challenger needs champion macro-F1 + this to take the production alias."
+    )
+    min_corrections: int = Field(
+        20, ge=1, description="Held-out corrections needed before they decide the promotion."
+    )
+    max_test_drop: float = Field(
+        0.005,
+        ge=0,
+        description="With corrections deciding: most test macro-F1 a challenger "
+        "may lose against the champion.",
     )
 
 

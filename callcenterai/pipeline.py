@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 from callcenterai.config import MODEL_NAMES, PRODUCTION_ALIAS, TFIDF_MODEL_NAME, Params
 from callcenterai.corpus import CORPUS_COLUMNS, CorpusReport, check_corpus, read_table
 from callcenterai.data import (
+    FEEDBACK_TEST,
     LABEL,
     LANGUAGE,
     TEXT,
@@ -209,6 +210,9 @@ def stage_promote(
         params.promotion.min_improvement,
         data_params=params.data,
         scored=scored,
+        corrections_path=layout.processed / FEEDBACK_TEST,
+        min_corrections=params.promotion.min_corrections,
+        max_test_drop=params.promotion.max_test_drop,
     ).as_dict()
     output = layout.promotion(name.removeprefix("callcenterai-"))
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,11 @@
 file read once, and moves the ``production`` alias to the candidate only if its macro-F1 is at
 least the champion's (plus a configurable margin). The decision and both scores are written on
 the candidate version as tags either way.
+
+With enough held-out corrections (tickets people corrected, never trained on), they decide
+instead: the candidate must be at least as good on them (plus the margin), and may lose at most
+``max_test_drop`` of macro-F1 on the fixed test set. Corrections are what the call centre says
+its model gets wrong; the fixed test set guards what it already gets right.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 
 from callcenterai.config import PRODUCTION_ALIAS, STAGING_ALIAS, DataParams
+from callcenterai.data import read_split
 from callcenterai.errors import RegistryError
 from callcenterai.evaluate import evaluate_frame, load_eval_data
 from callcenterai.models.store import load_classifier
@@ -34,6 +40,11 @@ class PromotionDecision:
     champion_macro_f1: float | None
     min_improvement: float
     promoted: bool
+    corrections_set: str | None
+    corrections: int
+    candidate_corrections_macro_f1: float | None
+    champion_corrections_macro_f1: float | None
+    max_test_drop: float
     reason: str
     test_set: str
     test_set_sha256: str
@@ -51,6 +62,9 @@ def promote(
     client: MlflowClient | None = None,
     data_params: DataParams | None = None,
     scored: dict[str, float] | None = None,
+    corrections_path: Path | None = None,
+    min_corrections: int = 20,
+    max_test_drop: float = 0.005,
 ) -> PromotionDecision:
     """Champion/challenger: give ``production`` to the ``staging`` version if it is not worse.
 
@@ -69,19 +83,44 @@ def promote(
     champion = alias_version(name, PRODUCTION_ALIAS, client)
     frame, data_info = load_eval_data(Path(test_path), data_params)
 
-    def macro_f1(version: ModelVersion) -> float:
-        if scored and str(version.version) in scored:
+    corrections = None
+    if corrections_path is not None and Path(corrections_path).is_file():
+        held_out = read_split(Path(corrections_path))
+        corrections = held_out if len(held_out) >= min_corrections else None
+    models: dict[str, object] = {}
+
+    def macro_f1(version: ModelVersion, on=None) -> float:
+        if on is None and scored and str(version.version) in scored:
             return scored[str(version.version)]
-        model = load_classifier(f"models:/{name}/{version.version}")
-        return evaluate_frame(model, frame, data_params.short_ticket_words)[0]["macro_f1"]
+        if version.version not in models:
+            models[version.version] = load_classifier(f"models:/{name}/{version.version}")
+        data = frame if on is None else on
+        return evaluate_frame(models[version.version], data, data_params.short_ticket_words)[0][
+            "macro_f1"
+        ]
 
     candidate_f1 = macro_f1(candidate)
-    champion_f1 = None
+    champion_f1 = candidate_corr = champion_corr = None
     if champion is None:
         promoted, reason = True, "no production version yet"
     elif champion.version == candidate.version:
         champion_f1 = candidate_f1
         promoted, reason = True, "candidate is already the production version"
+    elif corrections is not None:
+        champion_f1 = macro_f1(champion)
+        candidate_corr, champion_corr = macro_f1(candidate, corrections), macro_f1(
+            champion, corrections
+        )
+        better = candidate_corr >= champion_corr + min_improvement
+        kept = candidate_f1 >= champion_f1 - max_test_drop
+        promoted = better and kept
+        reason = (
+            f"held-out corrections macro-F1 {candidate_corr:.4f} "
+            f"{'>=' if better else '<'} production {champion_corr:.4f} + margin "
+            f"{min_improvement:.4f}; test macro-F1 {candidate_f1:.4f} "
+            f"{'within' if kept else 'more than'} {max_test_drop:.4f} of production "
+            f"{champion_f1:.4f}"
+        )
     else:
         champion_f1 = macro_f1(champion)
         promoted = candidate_f1 >= champion_f1 + min_improvement
@@ -98,6 +137,11 @@ def promote(
         champion_macro_f1=None if champion_f1 is None else round(champion_f1, 6),
         min_improvement=min_improvement,
         promoted=promoted,
+        corrections_set=None if corrections is None else str(corrections_path),
+        corrections=0 if corrections is None else len(corrections),
+        candidate_corrections_macro_f1=None if candidate_corr is None else round(candidate_corr, 6),
+        champion_corrections_macro_f1=None if champion_corr is None else round(champion_corr, 6),
+        max_test_drop=max_test_drop,
         reason=reason,
         test_set=str(test_path),
         test_set_sha256=data_info["sha256"],
@@ -110,6 +154,9 @@ def promote(
         "promotion.champion_version": str(decision.champion_version),
         "promotion.champion_macro_f1": str(decision.champion_macro_f1),
         "promotion.test_set_sha256": decision.test_set_sha256,
+        "promotion.corrections": str(decision.corrections),
+        "promotion.candidate_corrections_macro_f1": str(decision.candidate_corrections_macro_f1),
+        "promotion.champion_corrections_macro_f1": str(decision.champion_corrections_macro_f1),
         "promotion.decided_at": decision.decided_at,
     }
     for key, value in tags.items():

@@ -106,3 +106,22 @@ def roll_back(name: str, alias: str, client: MlflowClient | None = None) -> tupl
         "rolled %s %s back from version %s to %s", name, alias, current.version, previous
     )
     return str(current.version), previous
+
+
+def download_run_file(name: str, version: str, path: str, tracking_uri: str | None = None) -> str:
+    """The text of a file logged in the training run of a registered model version."""
+    import tempfile
+    from pathlib import Path
+
+    from mlflow.artifacts import download_artifacts
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        run_id = client.get_model_version(name, str(version)).run_id
+        with tempfile.TemporaryDirectory() as folder:
+            local = download_artifacts(
+                run_id=run_id, artifact_path=path, dst_path=folder, tracking_uri=tracking_uri
+            )
+            return Path(local).read_text(encoding="utf-8")
+    except (MlflowException, OSError) as exc:
+        raise RegistryError(f"no {path} for {name} version {version}: {exc}") from None

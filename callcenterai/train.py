@@ -22,6 +22,7 @@ from sklearn.model_selection import train_test_split
 
 from callcenterai.config import MODEL_NAMES, STAGING_ALIAS, Params
 from callcenterai.data import SOURCE, DataReport
+from callcenterai.drift import REFERENCE_FILE, reference_profile
 from callcenterai.evaluate import evaluate_frame, plot_confusion_matrix
 from callcenterai.models.base import Classifier
 from callcenterai.models.finetune import export_onnx, fine_tune, quantize_int8, write_serving_dir
@@ -243,7 +244,12 @@ def train_model(
             set_alias(registered_name, STAGING_ALIAS, version)
             metadata.update(registered_model_name=registered_name, registered_model_version=version)
         metadata["tracking_uri"] = mlflow.get_tracking_uri()
+        # What drift monitoring compares live tickets with (callcenterai.drift).
+        reference = reference_profile(fitted.model, val)
+        reference.model = {"name": registered_name or kind, "version": version or "local"}
+        mlflow.log_artifact(str(reference.write(workdir / REFERENCE_FILE)))
         save_model(fitted.model, output_dir, metadata)
+        reference.write(Path(output_dir) / REFERENCE_FILE)
     logger.info(
         "trained %s in %.1fs: val macro-F1 %.4f, run %s, version %s",
         kind,

@@ -45,3 +45,8 @@ class Classifier:
     ) -> list[TermContribution] | None:
         """The terms behind a prediction, or None when the model cannot say."""
         return None
+
+    def unknown_word_share(self, texts: Sequence[str]) -> list[float] | None:
+        """For each text, the share of its words outside the model's vocabulary (a drift signal),
+        or None when the model has no word vocabulary."""
+        return None

@@ -108,6 +108,23 @@ class TfidfClassifier(Classifier):
         return self.pipeline.named_steps["svm"].predict_proba(features)
 
     @cached_property
+    def _words(self) -> tuple[set[str], object]:
+        vectorizer = self.vectorizer
+        words = {term for term in vectorizer.vocabulary_ if " " not in term}
+        return words, vectorizer.build_tokenizer()
+
+    def unknown_word_share(self, texts: Sequence[str]) -> list[float]:
+        """Share of each text's words (after the shared normaliser) that the vectorizer never
+        saw in training; 1.0 for a text with no word at all."""
+        words, tokenize = self._words
+        shares = []
+        for text in texts:
+            tokens = tokenize(normalise_text(text))
+            unknown = sum(1 for token in tokens if token not in words)
+            shares.append(round(unknown / len(tokens), 4) if tokens else 1.0)
+        return shares
+
+    @cached_property
     def _coefficients(self) -> np.ndarray:
         """SVM coefficients, one row per class (averaged over calibration folds if ensembled)."""
         calibrated = self.pipeline.named_steps["svm"].calibrated_classifiers_

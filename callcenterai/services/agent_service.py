@@ -23,6 +23,7 @@ import logging
 import secrets
 import uuid
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from importlib import resources
 from typing import Annotated
 
@@ -36,6 +37,8 @@ from callcenterai.agent.decision import Decision, decide
 from callcenterai.agent.routing import TFIDF, TRANSFORMER, needs_transformer, plan_route
 from callcenterai.agent.ticket import Scrubbed
 from callcenterai.config import Settings, get_settings
+from callcenterai.drift import Profile, compare, live_profile, load_reference
+from callcenterai.errors import CallCenterAIError, one_line
 from callcenterai.services.common import check_text, install_common
 from callcenterai.services.downstream import DownstreamError, ModelClient
 from callcenterai.services.metrics import AgentMetrics
@@ -121,6 +124,8 @@ class Agent:
                 TRANSFORMER, settings.transformer_url, settings.transformer_timeout_s, **common
             ),
         }
+        self.models_seen: dict[str, tuple[str, str]] = {}  # kind -> (name, version) last seen
+        self._references: dict[tuple[str, str], Profile | None] = {}
         self.writer: TicketWriter | None = None
         if settings.store_enabled:
             self.writer = TicketWriter(
@@ -203,6 +208,8 @@ class Agent:
         if self.writer is None:
             return None
         answer, answers = decision.answer, decision.answers
+        for kind, given in answers.items():
+            self.models_seen[kind] = (given.model.name, str(given.model.version))
         review = decision.review_reasons(self.settings.review_min_confidence)
         ticket_id = uuid.uuid4().hex
         self.writer.submit(
@@ -227,6 +234,9 @@ class Agent:
                 "transformer_label": answers[TRANSFORMER].label if TRANSFORMER in answers else None,
                 "transformer_confidence": (
                     answers[TRANSFORMER].confidence if TRANSFORMER in answers else None
+                ),
+                "unknown_word_share": (
+                    answers[TFIDF].unknown_word_share if TFIDF in answers else None
                 ),
                 "review_reason": ",".join(review) or None,
                 "uncertainty": 1.0 - float(answer.confidence),
@@ -296,6 +306,51 @@ class Agent:
                 "deleted it",
             )
         return stored_ticket(ticket)
+
+    # -- drift --------------------------------------------------------------------------------
+
+    def _reference(self, name: str, version: str) -> Profile | None:
+        key = (name, version)
+        if key not in self._references:
+            try:
+                self._references[key] = load_reference(name, version, self.settings.tracking_uri)
+            except CallCenterAIError as exc:  # a model from a folder, or trained before drift
+                logger.warning("drift: no reference profile for %s v%s: %s", *key, one_line(exc))
+                self._references[key] = None
+        return self._references[key]
+
+    def update_drift(self) -> dict[str, dict[str, float]]:
+        """Compare the recent tickets with each model's reference; set the gauges."""
+        if self.writer is None:
+            return {}
+        until = now()
+        since = until - timedelta(hours=self.settings.drift_window_hours)
+        results = {}
+        for kind, (name, version) in list(self.models_seen.items()):
+            reference = self._reference(name, version)
+            if reference is None:
+                continue
+            try:
+                live = live_profile(self.writer.store, kind, since, until)
+            except StoreError as exc:
+                logger.warning("drift: %s", one_line(exc))
+                return results
+            self.metrics.drift_tickets.labels(kind).set(live.tickets)
+            if live.tickets < self.settings.drift_min_tickets:
+                continue
+            results[kind] = compare(reference, live)
+            for feature, value in results[kind].items():
+                self.metrics.drift.labels(kind, feature).set(value)
+        return results
+
+    async def watch_drift(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.settings.drift_interval_s)
+            try:
+                await loop.run_in_executor(None, self.update_drift)
+            except Exception as exc:  # noqa: BLE001 - monitoring must never stop the agent
+                logger.error("drift: unexpected %s", type(exc).__name__)
 
     def store_health(self) -> StoreHealth:
         if self.writer is None:
@@ -397,7 +452,12 @@ def create_agent_app(settings: Settings | None = None) -> FastAPI:
         if settings.pii_person_names:
             # Load the name models now (seconds), not during the first customer's request.
             await asyncio.get_running_loop().run_in_executor(None, pii.warm_up)
+        watcher = None
+        if settings.drift_interval_s > 0 and agent.writer is not None:
+            watcher = asyncio.create_task(agent.watch_drift())
         yield
+        if watcher is not None:
+            watcher.cancel()
         await agent.close()
 
     app = FastAPI(

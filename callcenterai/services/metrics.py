@@ -210,6 +210,20 @@ class AgentMetrics(ServiceMetrics):
             ["result", "verdict"],
             registry=self.registry,
         )
+        self.drift = Gauge(
+            "callcenterai_drift",
+            "Jensen-Shannon distance (0: same, 1: disjoint) between the recent tickets and the "
+            "model's reference profile, by feature (language, words, confidence, label, "
+            "unknown_words).",
+            ["model", "feature"],
+            registry=self.registry,
+        )
+        self.drift_tickets = Gauge(
+            "callcenterai_drift_window_tickets",
+            "Tickets in the drift window the model was asked about.",
+            ["model"],
+            registry=self.registry,
+        )
         self.review_queue = Gauge(
             "callcenterai_review_queue",
             "Tickets waiting for a human in the review queue (updated when the queue is read).",

@@ -187,8 +187,11 @@ def predictions_from(
     probabilities = model.predict_proba(texts)
     labels, confidences = top_labels(probabilities, model.labels)
     ref = ModelRef(name=model.name, version=str(model.version))
+    unknown = model.unknown_word_share(texts) or [None] * len(texts)
     results = []
-    for text, row, label, confidence in zip(texts, probabilities, labels, confidences):
+    for text, row, label, confidence, share in zip(
+        texts, probabilities, labels, confidences, unknown
+    ):
         terms = model.explain(text, label=label, top_k=top_k) if explain else None
         results.append(
             Prediction(
@@ -197,6 +200,7 @@ def predictions_from(
                 probabilities={name: float(p) for name, p in zip(model.labels, row)},
                 model=ref,
                 explanation=None if terms is None else [Term(**vars(t)) for t in terms],
+                unknown_word_share=share,
             )
         )
     return results

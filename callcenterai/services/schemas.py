@@ -58,6 +58,9 @@ class Prediction(BaseModel):
     probabilities: dict[str, float]
     model: ModelRef
     explanation: list[Term] | None = None
+    unknown_word_share: float | None = Field(
+        None, description="Share of the ticket's words the model never saw (TF-IDF; drift)."
+    )
 
 
 class BatchPrediction(BaseModel):

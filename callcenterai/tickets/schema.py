@@ -40,6 +40,9 @@ class Ticket(Base):
     tfidf_confidence: Mapped[float | None] = mapped_column(Float)
     transformer_label: Mapped[str | None] = mapped_column(String(128))
     transformer_confidence: Mapped[float | None] = mapped_column(Float)
+    unknown_word_share: Mapped[float | None] = mapped_column(
+        Float, doc="TF-IDF's share of words outside its vocabulary (drift; migration 0002)."
+    )
     review_reason: Mapped[str | None] = mapped_column(
         String(64), doc="Why a human should look (comma-separated), or null."
     )

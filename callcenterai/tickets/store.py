@@ -220,6 +220,21 @@ class TicketStore:
         with self._errors("read from"), Session(self.engine) as session:
             return [(ticket, correction) for ticket, correction in session.execute(query)]
 
+    def window(self, since: datetime, until: datetime) -> list[dict]:
+        """What drift monitoring needs of the tickets recorded in ``[since, until)``."""
+        columns = [
+            Ticket.language,
+            Ticket.text,
+            Ticket.tfidf_label,
+            Ticket.tfidf_confidence,
+            Ticket.transformer_label,
+            Ticket.transformer_confidence,
+            Ticket.unknown_word_share,
+        ]
+        query = select(*columns).where(Ticket.created_at >= since, Ticket.created_at < until)
+        with self._errors("read from"), self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
     def count(self) -> int:
         with self._errors("read from"), Session(self.engine) as session:
             return int(session.scalar(select(func.count()).select_from(Ticket)) or 0)

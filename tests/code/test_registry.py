@@ -108,3 +108,65 @@ def test_bootstrap_registers_once_force_retrains_and_rollback_goes_back(params, 
         rollback("tfidf")
     with pytest.raises(RegistryError, match="unknown model kind"):
         rollback("bert")
+
+
+KEYWORDS = ["vexil", "trombu", "quasko", "mirdel", "fluxen", "gravo", "pintek", "zumbra"]
+FILLERS = ["since monday", "again today", "for my team", "on the third floor", "urgently"]
+
+
+def made_up_tickets(labels: list[str], fillers: list[str]):
+    """Tickets in a vocabulary the sample never uses, one keyword per category: what a first
+    model gets wrong and corrections teach."""
+    import pandas as pd
+
+    rows = [
+        {"text": f"my {keyword} is broken {filler}", "label": label, "source": "feedback"}
+        for keyword, label in zip(KEYWORDS, labels)
+        for filler in fillers
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_held_out_corrections_decide_the_promotion(prepared, params, tmp_path):
+    import pandas as pd
+
+    from callcenterai.data import FEEDBACK_TEST
+
+    first = stage_train("tfidf", prepared, params)
+    stage_promote(prepared, params)
+    train, val = read_split(prepared.split("train")), read_split(prepared.split("val"))
+    labels = sorted(train["label"].unique())
+    held_out = made_up_tickets(labels, ["at home", "after the update", "this week"])
+    held_out.drop(columns="source").to_csv(prepared.processed / FEEDBACK_TEST, index=False)
+
+    taught = pd.concat([train, made_up_tickets(labels, FILLERS)], ignore_index=True)
+    better = train_model("tfidf", taught, val, tmp_path / "taught", params)
+    lenient = params.model_copy(
+        update={"promotion": params.promotion.model_copy(update={"max_test_drop": 0.05})}
+    )
+    decision = stage_promote(prepared, lenient)
+    assert decision["corrections"] == 24 and decision["promoted"], decision["reason"]
+    assert decision["candidate_corrections_macro_f1"] > decision["champion_corrections_macro_f1"]
+    assert decision["reason"].startswith("held-out corrections macro-F1")
+    client = MlflowClient()
+    assert (
+        str(client.get_model_version_by_alias(NAME, "production").version)
+        == better.registered_version
+    )
+    tags = client.get_model_version(NAME, better.registered_version).tags
+    assert tags["promotion.corrections"] == "24"
+
+    worse = train_worse_candidate(prepared, params, tmp_path)
+    decision = stage_promote(prepared, lenient)
+    assert not decision["promoted"] and "more than 0.0500" in decision["reason"]
+    assert (
+        str(client.get_model_version_by_alias(NAME, "production").version)
+        == better.registered_version
+    )
+    assert worse.registered_version != first.registered_version
+
+    few = params.model_copy(
+        update={"promotion": params.promotion.model_copy(update={"min_corrections": 25})}
+    )
+    decision = stage_promote(prepared, few)  # 24 < 25: the test split alone decides
+    assert decision["corrections"] == 0 and decision["reason"].startswith("candidate macro-F1")

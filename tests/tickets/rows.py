@@ -37,6 +37,7 @@ def ticket_row(
         "tfidf_confidence": confidence,
         "transformer_label": None,
         "transformer_confidence": None,
+        "unknown_word_share": None,
         "review_reason": review,
         "uncertainty": 1 - confidence,
         **extra,

@@ -40,7 +40,7 @@ def store(store_url):
 def test_migrations_up_and_down(store_url):
     store = TicketStore(store_url)
     store.migrate()
-    assert store.revision() == "0001"
+    assert store.revision() == "0002"
     tables = set(inspect(store.engine).get_table_names())
     assert {"tickets", "corrections", "callcenterai_alembic_version"} <= tables
     store.migrate()  # idempotent
