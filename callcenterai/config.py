@@ -149,6 +149,21 @@ class Settings(BaseSettings):
     store_queue_size: int = Field(
         10_000, ge=1, description="Tickets waiting to be written; past this they are not stored."
     )
+    shadow_share: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Share of live tickets also sent to the staging model (the "
+        "shadow challenger), off the response path; 0: never.",
+    )
+    shadow_max_in_flight: int = Field(
+        4, ge=1, description="Shadow calls at once; past this a ticket is not shadowed."
+    )
+    challenger_alias: str | None = Field(
+        "staging",
+        description="A model service following a registry alias also loads this "
+        "one's version and answers /predict/challenger with it (None: no challenger).",
+    )
     drift_interval_s: float = Field(
         300,
         ge=0,

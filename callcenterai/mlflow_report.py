@@ -52,6 +52,20 @@ def _evaluation(client: MlflowClient, run_id: str, split: str = "test") -> dict 
         return json.loads(Path(path).read_text())
 
 
+def _live(tags: dict) -> str:
+    """The shadow period's figures recorded at promotion: agreement and corrections."""
+    shadowed = tags.get("promotion.live_shadowed")
+    if shadowed in (None, "0"):
+        return "-"
+    text = f"{shadowed} tickets, agreement {tags.get('promotion.live_agreement')}"
+    corrected = tags.get("promotion.live_corrected", "0")
+    if corrected != "0":
+        challenger = tags.get("promotion.live_challenger_accuracy_on_corrections")
+        production = tags.get("promotion.live_production_accuracy_on_corrections")
+        text += f"; on {corrected} corrected: {challenger} vs production {production}"
+    return text
+
+
 def _versions_section(client: MlflowClient, name: str) -> tuple[list[str], list]:
     try:
         model = client.get_registered_model(name)
@@ -71,13 +85,24 @@ def _versions_section(client: MlflowClient, name: str) -> tuple[list[str], list]
                 _when(version.creation_timestamp),
                 f"`{version.run_id[:8]}`",
                 _fmt(float(tags["test_macro_f1"])) if "test_macro_f1" in tags else "",
+                _live(tags),
                 tags.get("promotion.decision", "not evaluated for promotion"),
                 tags.get("promotion.reason", ""),
             ]
         )
     lines = [f"### {name}", ""]
     lines += _table(
-        ["version", "aliases", "created", "run", "test macro-F1", "decision", "reason"], rows
+        [
+            "version",
+            "aliases",
+            "created",
+            "run",
+            "test macro-F1",
+            "live (shadow)",
+            "decision",
+            "reason",
+        ],
+        rows,
     )
     return lines + [""], versions
 

@@ -14,7 +14,13 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from callcenterai.config import MODEL_NAMES, PRODUCTION_ALIAS, TFIDF_MODEL_NAME, Params
+from callcenterai.config import (
+    MODEL_NAMES,
+    PRODUCTION_ALIAS,
+    TFIDF_MODEL_NAME,
+    Params,
+    get_settings,
+)
 from callcenterai.corpus import CORPUS_COLUMNS, CorpusReport, check_corpus, read_table
 from callcenterai.data import (
     FEEDBACK_TEST,
@@ -33,7 +39,8 @@ from callcenterai.models.store import is_mlflow_uri, load_classifier
 from callcenterai.promotion import promote
 from callcenterai.registry import alias_version, roll_back
 from callcenterai.sample import LABELS, write_sample
-from callcenterai.tickets.export import read_corrections
+from callcenterai.tickets.export import read_corrections, store_exists
+from callcenterai.tickets.store import TicketStore
 from callcenterai.tracking import log_evaluation, metric_key, setup_tracking
 from callcenterai.train import TrainResult, train_model
 
@@ -204,6 +211,10 @@ def stage_promote(
     scored: dict[str, float] | None = None,
 ) -> dict:
     setup_tracking()
+    url = get_settings().ticket_store_url
+    store = TicketStore(url) if store_exists(url) else None  # the agent's, for live figures
+    if store is not None:
+        store.migrate()
     decision = promote(
         name,
         test_path or layout.split("test"),
@@ -213,7 +224,10 @@ def stage_promote(
         corrections_path=layout.processed / FEEDBACK_TEST,
         min_corrections=params.promotion.min_corrections,
         max_test_drop=params.promotion.max_test_drop,
+        store=store,
     ).as_dict()
+    if store is not None:
+        store.close()
     output = layout.promotion(name.removeprefix("callcenterai-"))
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(decision, indent=2) + "\n")

@@ -9,6 +9,10 @@ With enough held-out corrections (tickets people corrected, never trained on), t
 instead: the candidate must be at least as good on them (plus the margin), and may lose at most
 ``max_test_drop`` of macro-F1 on the fixed test set. Corrections are what the call centre says
 its model gets wrong; the fixed test set guards what it already gets right.
+
+When the ticket store holds the candidate's shadow answers (the agent sent it a share of live
+tickets while it was ``staging``), the decision also reports its live agreement with production
+and both models' accuracy on the shadowed tickets people corrected, beside the offline scores.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from callcenterai.errors import RegistryError
 from callcenterai.evaluate import evaluate_frame, load_eval_data
 from callcenterai.models.store import load_classifier
 from callcenterai.registry import alias_version, move_production
+from callcenterai.tickets.store import StoreError, TicketStore
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +50,7 @@ class PromotionDecision:
     candidate_corrections_macro_f1: float | None
     champion_corrections_macro_f1: float | None
     max_test_drop: float
+    live: dict | None  # the shadow period: agreement with production, accuracy on corrections
     reason: str
     test_set: str
     test_set_sha256: str
@@ -65,6 +71,7 @@ def promote(
     corrections_path: Path | None = None,
     min_corrections: int = 20,
     max_test_drop: float = 0.005,
+    store: TicketStore | None = None,
 ) -> PromotionDecision:
     """Champion/challenger: give ``production`` to the ``staging`` version if it is not worse.
 
@@ -129,6 +136,12 @@ def promote(
             f"candidate macro-F1 {candidate_f1:.4f} {comparison} production {champion_f1:.4f}"
             f" + margin {min_improvement:.4f}"
         )
+    live = None
+    if store is not None:  # what the candidate answered live as the shadow challenger
+        try:
+            live = store.shadow_summary(name, str(candidate.version))
+        except StoreError as exc:
+            logger.warning("promotion: no live figures (%s)", exc)
     decision = PromotionDecision(
         model_name=name,
         candidate_version=str(candidate.version),
@@ -142,6 +155,7 @@ def promote(
         candidate_corrections_macro_f1=None if candidate_corr is None else round(candidate_corr, 6),
         champion_corrections_macro_f1=None if champion_corr is None else round(champion_corr, 6),
         max_test_drop=max_test_drop,
+        live=live,
         reason=reason,
         test_set=str(test_path),
         test_set_sha256=data_info["sha256"],
@@ -159,6 +173,8 @@ def promote(
         "promotion.champion_corrections_macro_f1": str(decision.champion_corrections_macro_f1),
         "promotion.decided_at": decision.decided_at,
     }
+    for key, value in (live or {}).items():
+        tags[f"promotion.live_{key}"] = str(value)
     for key, value in tags.items():
         client.set_model_version_tag(name, str(candidate.version), key, value)
     if promoted:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import secrets
 import uuid
 from contextlib import asynccontextmanager
@@ -125,6 +126,7 @@ class Agent:
             ),
         }
         self.models_seen: dict[str, tuple[str, str]] = {}  # kind -> (name, version) last seen
+        self._shadows: set[asyncio.Task] = set()
         self._references: dict[tuple[str, str], Profile | None] = {}
         self.writer: TicketWriter | None = None
         if settings.store_enabled:
@@ -243,7 +245,49 @@ class Agent:
             }
         )
         self.metrics.store_backlog.set(self.writer.backlog)
+        self._maybe_shadow(decision.answered, scrubbed.text, answer, ticket_id)
         return ticket_id
+
+    # -- the shadow challenger ------------------------------------------------------------------
+
+    def _maybe_shadow(self, kind: str, text: str, answer: Prediction, ticket_id: str) -> None:
+        """Send a share of tickets to the staging model too, in a task the answer never waits
+        for; its answer is stored beside production's."""
+        share = self.settings.shadow_share
+        if share <= 0 or random.random() >= share:  # nosec B311 - sampling, not security
+            return
+        if len(self._shadows) >= self.settings.shadow_max_in_flight:
+            self.metrics.shadow.labels(kind, "busy").inc()
+            return
+        task = asyncio.get_running_loop().create_task(self._shadow(kind, text, answer, ticket_id))
+        self._shadows.add(task)
+        task.add_done_callback(self._shadows.discard)
+
+    async def _shadow(self, kind: str, text: str, answer: Prediction, ticket_id: str) -> None:
+        try:
+            challenger = await self.clients[kind].challenger(text)
+        except DownstreamError:
+            self.metrics.shadow.labels(kind, "failed").inc()
+            return
+        if challenger is None:
+            self.metrics.shadow.labels(kind, "no_challenger").inc()
+            return
+        agree = challenger.label == answer.label
+        self.metrics.shadow.labels(kind, "agree" if agree else "disagree").inc()
+        self.writer.submit(
+            {
+                "ticket_id": ticket_id,
+                "created_at": now(),
+                "model_kind": kind,
+                "model_name": challenger.model.name,
+                "challenger_version": str(challenger.model.version),
+                "production_version": str(answer.model.version),
+                "label": challenger.label,
+                "confidence": float(challenger.confidence),
+                "production_label": answer.label,
+            },
+            table="shadow",
+        )
 
     # -- the ticket store: corrections and the review queue ---------------------------------------
 
@@ -398,6 +442,8 @@ class Agent:
             self.writer.start()
 
     async def close(self) -> None:
+        if self._shadows:  # let shadow calls in flight finish (each is bounded by its timeout)
+            await asyncio.gather(*self._shadows, return_exceptions=True)
         for client in self.clients.values():
             await client.close()
         if self.writer is not None:

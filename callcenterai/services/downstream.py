@@ -94,6 +94,23 @@ class ModelClient:
         except ValueError:  # not JSON, or not a prediction (pydantic's ValidationError)
             raise self._failed("bad_response") from None
 
+    async def challenger(self, text: str) -> Prediction | None:
+        """The staging version's answer (``/predict/challenger``), or None when the service has
+        no challenger. Outside the breaker and its metrics: a shadow call is never the answer,
+        so its failures must not cut the service off (they raise :class:`DownstreamError`)."""
+        try:
+            response = await self.client.post("/predict/challenger", json={"text": text})
+        except httpx.HTTPError:
+            raise DownstreamError(self.kind, "unavailable") from None
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise DownstreamError(self.kind, f"http_{response.status_code}")
+        try:
+            return Prediction.model_validate_json(response.content)
+        except ValueError:
+            raise DownstreamError(self.kind, "bad_response") from None
+
     def _failed(self, reason: str) -> DownstreamError:
         self.metrics.downstream_errors.labels(self.kind, reason).inc()
         return DownstreamError(self.kind, reason)

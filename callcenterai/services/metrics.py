@@ -186,8 +186,8 @@ class AgentMetrics(ServiceMetrics):
 
         self.store_writes = Counter(
             "callcenterai_store_writes",
-            "Tickets handed to the ticket store, by outcome: stored, failed (database error), "
-            "dropped (write queue full). The answer is given either way.",
+            "Rows (tickets, shadow predictions) handed to the ticket store, by outcome: stored, "
+            "failed (database error), dropped (write queue full). The answer is given either way.",
             ["outcome"],
             registry=self.registry,
         )
@@ -208,6 +208,13 @@ class AgentMetrics(ServiceMetrics):
             "Corrections received, by result (recorded, updated, unchanged) and whether the "
             "model had been right (agreed) or not.",
             ["result", "verdict"],
+            registry=self.registry,
+        )
+        self.shadow = Counter(
+            "callcenterai_shadow_predictions",
+            "Shadow calls to the staging model (the challenger), by model and result: agree or "
+            "disagree with production, no_challenger, failed, busy (too many in flight).",
+            ["model", "result"],
             registry=self.registry,
         )
         self.drift = Gauge(

@@ -320,6 +320,17 @@ def create_model_app(
         state = ModelState(
             kind, uri, loader or default_loader(kind, uri, settings), metrics=metrics
         )
+    challenger = None
+    if state.source is not None and settings.challenger_alias:
+        name, alias, _ = parse_alias_uri(uri)
+        if alias != settings.challenger_alias:
+            challenger_uri = f"models:/{name}@{settings.challenger_alias}"
+            challenger = ModelState(
+                kind,
+                challenger_uri,
+                source=alias_source(kind, challenger_uri, settings),
+                metrics=ModelMetrics(kind),  # not exported: /metrics describes production
+            )
     executor = ThreadPoolExecutor(max_workers=settings.model_workers, thread_name_prefix="model")
     # Loading runs in its own thread, so predictions go on while a new version loads.
     loading_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load")
@@ -332,11 +343,22 @@ def create_model_app(
     async def follow() -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(loading_executor, state.load)
+        if challenger is not None:
+            await loop.run_in_executor(loading_executor, challenger.load)
         while state.source is not None:
             # Without a model (first start: the version is being trained) ask every second.
             interval = settings.model_poll_s if state.model is not None else 1.0
             await asyncio.sleep(min(interval, settings.model_poll_s))
             await loop.run_in_executor(loading_executor, state.refresh)
+            if challenger is not None:
+                await loop.run_in_executor(loading_executor, challenger.refresh)
+
+    def current_challenger():
+        """The staging model when it differs from the one served, else None."""
+        model = challenger.model if challenger is not None else None
+        if model is None or str(model.version) == state.version:
+            return None
+        return model
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -379,6 +401,22 @@ def create_model_app(
         )
         return BatchPrediction(predictions=predictions)
 
+    @app.post(
+        "/predict/challenger",
+        response_model=Prediction,
+        responses={**ERRORS, 404: {"model": ErrorBody}},
+    )
+    async def predict_challenger(request: PredictRequest) -> Prediction:
+        """The staging version's answer (the agent's shadow calls); 404 without a challenger."""
+        check_text(request.text, settings)
+        model = current_challenger()
+        if model is None:
+            raise HTTPException(
+                404, "no challenger: no staging version other than the one in production"
+            )
+        (prediction,) = await run_model(predictions_from, model, [request.text])
+        return prediction
+
     @app.get("/health", response_model=Health)
     def health() -> Health:
         """Liveness: 200 while the process answers (a restart would not fix a missing model).
@@ -386,7 +424,7 @@ def create_model_app(
         Reports the model and its status (loading, ok, failed with the reason); readiness is
         ``/ready``.
         """
-        return _health(state)
+        return _health(state, current_challenger())
 
     @app.get("/ready", response_model=Health, responses={503: {"model": Health}})
     def ready() -> JSONResponse:
@@ -397,7 +435,7 @@ def create_model_app(
     return app
 
 
-def _health(state: ModelState) -> Health:
+def _health(state: ModelState, challenger=None) -> Health:
     model = state.model
     ref = ModelRef(name=model.name, version=str(model.version)) if model is not None else None
     return Health(
@@ -409,4 +447,9 @@ def _health(state: ModelState) -> Health:
         error=state.error,
         follows_alias=state.source is not None,
         reload_error=state.reload_error,
+        challenger=(
+            None
+            if challenger is None
+            else ModelRef(name=challenger.name, version=str(challenger.version))
+        ),
     )

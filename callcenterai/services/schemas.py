@@ -83,6 +83,9 @@ class Health(BaseModel):
         None,
         description="The alias's newest version failed to load; the model above still serves.",
     )
+    challenger: ModelRef | None = Field(
+        None, description="The staging version answering /predict/challenger, if one differs."
+    )
 
 
 class ErrorBody(BaseModel):

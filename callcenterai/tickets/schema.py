@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -70,3 +70,26 @@ class Correction(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
     ticket: Mapped[Ticket] = relationship(back_populates="correction")
+
+
+class ShadowPrediction(Base):
+    """What the staging model (the challenger) answered for a live ticket, off the response path,
+    beside what production answered (migration 0003)."""
+
+    __tablename__ = "shadow_predictions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    model_kind: Mapped[str] = mapped_column(String(16))
+    model_name: Mapped[str] = mapped_column(String(128))
+    challenger_version: Mapped[str] = mapped_column(String(32))
+    production_version: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str] = mapped_column(String(128))
+    confidence: Mapped[float] = mapped_column(Float)
+    production_label: Mapped[str] = mapped_column(String(128))
+
+    __table_args__ = (
+        Index("ix_shadow_challenger", "model_name", "challenger_version"),
+        Index("ix_shadow_ticket", "ticket_id"),
+    )

@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from callcenterai.errors import CallCenterAIError
-from callcenterai.tickets.schema import Correction, Ticket
+from callcenterai.tickets.schema import Correction, ShadowPrediction, Ticket
 
 logger = logging.getLogger(__name__)
 VERSION_TABLE = "callcenterai_alembic_version"
@@ -133,11 +133,15 @@ class TicketStore:
 
     # -- writes -------------------------------------------------------------------------------
 
-    def add(self, rows: list[dict]) -> None:
-        """Insert tickets (dicts of :class:`Ticket` columns) in one transaction."""
-        if rows:
+    def add(self, rows: list[dict], shadows: list[dict] | None = None) -> None:
+        """Insert tickets (dicts of :class:`Ticket` columns), then shadow predictions (of
+        :class:`ShadowPrediction`), in one transaction."""
+        if rows or shadows:
             with self._errors("write to"), self.engine.begin() as connection:
-                connection.execute(insert(Ticket), rows)
+                if rows:
+                    connection.execute(insert(Ticket), rows)
+                if shadows:
+                    connection.execute(insert(ShadowPrediction), shadows)
 
     def correct(self, ticket_id: str, label: str) -> FeedbackResult:
         """Record (or replace) the correct category of a ticket; replaying it changes nothing."""
@@ -172,6 +176,7 @@ class TicketStore:
         with self._errors("purge"), self.engine.begin() as connection:
             old = select(Ticket.id).where(Ticket.created_at < before)
             connection.execute(delete(Correction).where(Correction.ticket_id.in_(old)))
+            connection.execute(delete(ShadowPrediction).where(ShadowPrediction.ticket_id.in_(old)))
             return connection.execute(delete(Ticket).where(Ticket.created_at < before)).rowcount
 
     # -- reads --------------------------------------------------------------------------------
@@ -234,6 +239,33 @@ class TicketStore:
         query = select(*columns).where(Ticket.created_at >= since, Ticket.created_at < until)
         with self._errors("read from"), self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
+
+    def shadow_summary(self, model_name: str, challenger_version: str) -> dict:
+        """Live agreement of a challenger with production, and both models' accuracy on the
+        shadowed tickets that people corrected."""
+        query = (
+            select(ShadowPrediction.label, ShadowPrediction.production_label, Correction.label)
+            .outerjoin(Correction, Correction.ticket_id == ShadowPrediction.ticket_id)
+            .where(
+                ShadowPrediction.model_name == model_name,
+                ShadowPrediction.challenger_version == str(challenger_version),
+            )
+        )
+        with self._errors("read from"), self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        corrected = [(c, p, truth) for c, p, truth in rows if truth is not None]
+
+        def share(values) -> float | None:
+            values = list(values)
+            return round(sum(values) / len(values), 4) if values else None
+
+        return {
+            "shadowed": len(rows),
+            "agreement": share(c == p for c, p, _ in rows),
+            "corrected": len(corrected),
+            "challenger_accuracy_on_corrections": share(c == t for c, _, t in corrected),
+            "production_accuracy_on_corrections": share(p == t for _, p, t in corrected),
+        }
 
     def count(self) -> int:
         with self._errors("read from"), Session(self.engine) as session:

@@ -53,11 +53,12 @@ class TicketWriter:
         self._thread.start()
         return self
 
-    def submit(self, row: dict) -> bool:
-        """Queue one ticket row; False (and a ``dropped`` count) when the queue is full."""
+    def submit(self, row: dict, table: str = "tickets") -> bool:
+        """Queue one row (a ticket, or a ``shadow`` prediction of a ticket queued before it);
+        False (and a ``dropped`` count) when the queue is full."""
         with self._done:
             try:
-                self._queue.put_nowait(row)
+                self._queue.put_nowait((table, row))
             except queue.Full:
                 self.on_result("dropped", 1)
                 return False
@@ -101,7 +102,7 @@ class TicketWriter:
         self._set_state(True)
         return True
 
-    def _take_batch(self, timeout: float) -> tuple[list[dict], bool]:
+    def _take_batch(self, timeout: float) -> tuple[list[tuple[str, dict]], bool]:
         try:
             first = self._queue.get(timeout=timeout)
         except queue.Empty:
@@ -120,9 +121,12 @@ class TicketWriter:
             batch.append(item)
         return batch, stop
 
-    def _write(self, batch: list[dict]) -> None:
+    def _write(self, batch: list[tuple[str, dict]]) -> None:
         try:
-            self.store.add(batch)
+            self.store.add(
+                [row for table, row in batch if table == "tickets"],
+                [row for table, row in batch if table == "shadow"],
+            )
         except StoreError as exc:
             self.on_result("failed", len(batch))
             self._set_state(False, one_line(exc))

@@ -40,9 +40,14 @@ def store(store_url):
 def test_migrations_up_and_down(store_url):
     store = TicketStore(store_url)
     store.migrate()
-    assert store.revision() == "0002"
+    assert store.revision() == "0003"
     tables = set(inspect(store.engine).get_table_names())
-    assert {"tickets", "corrections", "callcenterai_alembic_version"} <= tables
+    assert {
+        "tickets",
+        "corrections",
+        "shadow_predictions",
+        "callcenterai_alembic_version",
+    } <= tables
     store.migrate()  # idempotent
     store.downgrade("base")
     assert store.revision() is None
