@@ -55,6 +55,17 @@ PORTS = {"tfidf": 8411, "agent": 8410, "eval_agent": 8412, "nothing": 8419}
 WEIGHTS = (1.0, 2.0, 4.0, 8.0)
 
 
+def fresh_home(folder: Path) -> Layout:
+    """An empty work folder as this process's home: its own MLflow store, data and models."""
+    work = folder.resolve()
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    os.environ["CALLCENTERAI_HOME"] = str(work)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    get_settings.cache_clear()
+    return Layout(work)
+
+
 def classify_all(url: str, texts: list[str], concurrency: int = 4) -> list[dict]:
     """POST every text to the agent's /classify, a few at a time; the answers in order."""
 
@@ -160,13 +171,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("build/bench-feedback-loop"))
     args = parser.parse_args()
 
-    work = args.workdir.resolve()
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    os.environ["CALLCENTERAI_HOME"] = str(work)
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    get_settings.cache_clear()
-    layout = Layout(work)
+    layout = fresh_home(args.workdir)
+    work = layout.root
     base = Params.model_validate({"data": {"input": str(KAGGLE)}, "natural": {"corpus": None}})
     timings: dict[str, float] = {}
 

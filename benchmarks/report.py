@@ -669,6 +669,109 @@ def render_code_switching(result: dict) -> list[str]:
     return lines
 
 
+def render_feedback_loop(result: dict) -> list[str]:
+    review, handlers, week = result["review"], result["handlers"], result["week"]
+    before, after = result["held_out_accuracy_before"], result["held_out_accuracy_after"]
+    promotion, timings = result["promotion"], result["timings"]
+    corrections = review["corrections"] + handlers["corrections"]
+    lines = [
+        "## The learning loop: a replayed week of corrections",
+        "",
+        f"Measured {result['measured_at']} on {result['machine']['cpus']} CPUs with "
+        f"`{result['command']}`. A first TF-IDF model trained on the Kaggle tickets alone "
+        "(production v" + str(result["versions"]["first"]) + "), served by a TF-IDF service that "
+        f"follows the registry alias, behind the agent with its ticket store. The week: the "
+        f"{week['tickets']:,} natural training tickets (en / fr / ar) through `/classify` "
+        f"(first model's accuracy on them: en {_f(result['week_accuracy_first_model']['en'])}, "
+        f"fr {_f(result['week_accuracy_first_model']['fr'])}, "
+        f"ar {_f(result['week_accuracy_first_model']['ar'])}). TF-IDF answers every ticket: the "
+        "transformer is not retrained here (an hour on 2 cores).",
+        "",
+        f"Corrections through the API: {review['corrections']} from the review queue (the whole "
+        f"queue; the model had been right on {review['model_was_right']} of them) and "
+        f"{handlers['corrections']} by the people handling the other tickets (a random "
+        f"{handlers['corrections'] / handlers['out_of']:.0%} of {handlers['out_of']:,}), "
+        f"{corrections} in all. `callcenterai feedback export`, then `prepare`: "
+        f"{result['data_report']['feedback_train']} corrections train, "
+        f"{result['data_report']['feedback_test']} are held out (stable by ticket id).",
+        "",
+        "Weight of a corrected ticket, chosen on the held-out corrections:",
+        "",
+        "| weight | held-out corrections macro-F1 | accuracy | Kaggle val macro-F1 |",
+        "|---|---|---|---|",
+    ]
+    for weight, row in result["weight_sweep"].items():
+        chosen = " (chosen)" if float(weight) == result["chosen_weight"] else ""
+        lines.append(
+            f"| {float(weight):g}{chosen} | {_f(row['held_out_corrections_macro_f1'])} "
+            f"| {_f(row['held_out_corrections_accuracy'])} | {_f(row['kaggle_val_macro_f1'])} |"
+        )
+    switch = result["switch_after_promotion_s"]
+    lines += [
+        "",
+        f"Promotion: {'promoted' if promotion['promoted'] else 'refused'} ({promotion['reason']})"
+        + (
+            f"; the running service answered with the new version {switch} s later, without a "
+            "restart."
+            if switch is not None
+            else "."
+        ),
+        "",
+        f"The fixed held-out slice, `{result['held_out_slice']['file']}` "
+        f"({result['held_out_slice']['tickets']} tickets, never used to choose anything), "
+        "through the agent before and after:",
+        "",
+        "| | en | fr | ar | all | Kaggle test macro-F1 |",
+        "|---|---|---|---|---|---|",
+        f"| before (v{result['versions']['first']}) | {_f(before['en'])} | {_f(before['fr'])} "
+        f"| {_f(before['ar'])} | {_f(before['all'])} "
+        f"| {_f(result['kaggle_test_macro_f1']['first'])} |",
+        f"| after (v{result['versions']['second']}) | {_f(after['en'])} | {_f(after['fr'])} "
+        f"| {_f(after['ar'])} | {_f(after['all'])} "
+        f"| {_f(result['kaggle_test_macro_f1']['second'])} |",
+        "",
+        f"Wall time of the loop, from the first ticket of the week to the new version serving: "
+        f"{timings['loop_wall_s']} s (streaming the week {timings['week_streamed_s']} s, "
+        f"retraining {timings['retrain_s']} s).",
+        "",
+    ]
+    return lines
+
+
+def render_drift(result: dict) -> list[str]:
+    titles = {
+        "unshifted": "unshifted (Kaggle test + natural evaluation tickets, validation's mix)",
+        "mostly_arabic": "mostly Arabic (80 % Arabic natural tickets)",
+        "one_topic": f"one topic (80 % {result['topic']} tickets)",
+    }
+    features = ["language", "words", "confidence", "label", "unknown_words"]
+    lines = [
+        "## Drift: replayed traffic against the model's reference profile",
+        "",
+        f"Measured {result['measured_at']} on {result['machine']['cpus']} CPUs with "
+        f"`{result['command']}`. TF-IDF trained on Kaggle + the natural corpus; reference profile "
+        f"from its {result['reference_tickets']:,} validation tickets. Each replay goes through "
+        "a running agent with a fresh ticket store; the figures are the agent's own "
+        "`callcenterai_drift` gauges (Jensen-Shannon distance, base 2). Alert condition: a "
+        f"feature above {result['threshold']:g} with at least {result['min_tickets']} tickets "
+        "(in production also for 30 minutes).",
+        "",
+        "| replay | tickets | " + " | ".join(features) + " | alert condition |",
+        "|---|---|" + "---|" * len(features) + "---|",
+    ]
+    for name, row in result["replays"].items():
+        values = " | ".join(_f(row["distances"].get(f)) for f in features)
+        fires = "fires" if row["alert_condition"] else "quiet"
+        lines.append(f"| {titles.get(name, name)} | {row['tickets']} | {values} | {fires} |")
+    lines += [
+        "",
+        "As expected (unshifted quiet, both shifts firing): "
+        f"{'yes' if result['as_expected'] else 'no'}.",
+        "",
+    ]
+    return lines
+
+
 def render_store(result: dict) -> list[str]:
     overhead, tickets = result["overhead"], result["tickets"]
     skipped = sum(tickets["skipped_transformer_route"].values())
@@ -767,6 +870,8 @@ RENDERERS = {
     "first_start": render_first_start,
     "code_switching": render_code_switching,
     "store": render_store,
+    "feedback_loop": render_feedback_loop,
+    "drift": render_drift,
 }
 
 

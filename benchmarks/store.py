@@ -54,6 +54,7 @@ import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
 
+from benchmarks.agent import percentiles
 from benchmarks.report import REPORT_DIR, render_report
 from benchmarks.services import local_env
 from callcenterai.agent.decision import decide
@@ -73,7 +74,9 @@ WORK = Path("build/bench-store")
 MODEL = WORK / "tfidf"
 TARGET_OVERHEAD_P50_MS = 2.0
 BATCH_ROWS = 256
-ROUTE_ENV = {"CALLCENTERAI_ROUTE_TFIDF_MIN_CONFIDENCE": "0"}
+# TF-IDF answers alone; no shadow calls (measured on their own in tests/services/test_shadow.py):
+# the store's cost is what is measured here.
+ROUTE_ENV = {"CALLCENTERAI_ROUTE_TFIDF_MIN_CONFIDENCE": "0", "CALLCENTERAI_SHADOW_SHARE": "0"}
 POLICY = RoutingSettings(tfidf_min_confidence=0)
 
 
@@ -81,15 +84,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def percentiles(samples: list[float]) -> dict:
-    ordered = sorted(samples)
-    return {
-        "p50_ms": round(statistics.median(ordered) * 1000, 3),
-        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 3),
-        "n": len(ordered),
-    }
 
 
 # -- processes ---------------------------------------------------------------------------------
@@ -390,6 +384,7 @@ def request_side(tfidf: str, ticket: str, workdir: Path, repeats: int) -> dict:
         tfidf_url=tfidf,
         pii_person_names=False,
         route=POLICY,
+        shadow_share=0.0,
     )
     agent = Agent(settings, AgentMetrics("agent"))
     agent.start()

@@ -306,7 +306,7 @@ class FeedbackParams(BaseModel):
         None, description="The exported corrections (CSV); None: no corrections."
     )
     weight: float = Field(
-        2.0, gt=0, description="Weight of a corrected ticket in training, a Kaggle ticket's is 1."
+        4.0, gt=0, description="Weight of a corrected ticket in training, a Kaggle ticket's is 1."
     )
     holdout: float = Field(
         0.2, ge=0, lt=1, description="Share of corrections kept out of training, for evaluation."

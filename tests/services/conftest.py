@@ -56,3 +56,15 @@ def model_services(tfidf_dir, tiny_transformer_dir, tmp_path_factory):
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.fixture
+def champion_and_challenger(trained, params):
+    """Version 1 in production, version 2 (another C) in staging, in the test's registry."""
+    layout, first = trained
+    from callcenterai.pipeline import stage_promote, stage_train
+
+    stage_promote(layout, params)
+    other = params.model_copy(update={"tfidf": params.tfidf.model_copy(update={"C": 0.02})})
+    second = stage_train("tfidf", layout, other)
+    return layout, first.registered_version, second.registered_version

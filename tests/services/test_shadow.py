@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 
 from callcenterai.config import RoutingSettings, Settings, get_settings
-from callcenterai.pipeline import stage_promote, stage_train
+from callcenterai.pipeline import stage_promote
 from callcenterai.services.agent_service import create_agent_app
 from callcenterai.services.downstream import ModelClient
 from callcenterai.tickets.store import TicketStore
@@ -29,16 +29,6 @@ TICKETS = [
     "My payslip of last month is missing",
 ]
 TFIDF_ONLY = RoutingSettings(tfidf_min_confidence=0.0)  # TF-IDF answers every English ticket
-
-
-@pytest.fixture
-def champion_and_challenger(trained, params):
-    """Version 1 in production, version 2 (another C) in staging, in the test's registry."""
-    layout, first = trained
-    stage_promote(layout, params)
-    other = params.model_copy(update={"tfidf": params.tfidf.model_copy(update={"C": 0.02})})
-    second = stage_train("tfidf", layout, other)
-    return layout, first.registered_version, second.registered_version
 
 
 def agent_settings(tfidf_url: str, **overrides) -> Settings:

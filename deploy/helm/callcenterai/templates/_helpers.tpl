@@ -92,6 +92,14 @@ Lists are written as JSON (pydantic-settings reads list settings as JSON).
 {{- if eq .service "agent" }}
 {{- $_ := set $env "CALLCENTERAI_TFIDF_URL" (include "callcenterai.serviceUrl" (dict "root" $root "service" "tfidf")) }}
 {{- $_ := set $env "CALLCENTERAI_TRANSFORMER_URL" (include "callcenterai.serviceUrl" (dict "root" $root "service" "transformer")) }}
+{{- /* Drift monitoring reads the models' reference profiles from their MLflow runs. */}}
+{{- if $root.Values.mlflow.trackingUri }}
+{{- $_ := set $env "MLFLOW_TRACKING_URI" $root.Values.mlflow.trackingUri }}
+{{- end }}
+{{- /* The ticket store: a database shared by every replica (a Secret's URL), else off. */}}
+{{- if not $values.store.existingSecret }}
+{{- $_ := set $env "CALLCENTERAI_STORE_ENABLED" "false" }}
+{{- end }}
 {{- else }}
 {{- $_ := set $env "MLFLOW_TRACKING_URI" (required "mlflow.trackingUri is required: the model services load their models from MLflow" $root.Values.mlflow.trackingUri) }}
 {{- $_ := set $env "CALLCENTERAI_MODEL_URI" ($values.modelUri | default (printf "models:/callcenterai-%s@production" .service)) }}
