@@ -374,10 +374,16 @@ def test_configuration_is_what_the_services_read(rendered, scenario, monkeypatch
                 value = env[variable]
             expected = getattr(RoutingSettings(**{field: value}), field)
             assert getattr(settings.route, field) == expected, variable
+        assert env["MLFLOW_TRACKING_URI"] == tracking_uri  # the agent: drift references
         if service == "agent":
-            assert "MLFLOW_TRACKING_URI" not in env
+            # The ticket store comes from a Secret, or is off: never a file per replica.
+            if values.get("agent", {}).get("store", {}).get("existingSecret"):
+                assert "CALLCENTERAI_STORE_URL" in env and "CALLCENTERAI_STORE_ENABLED" not in env
+            else:
+                assert (
+                    env["CALLCENTERAI_STORE_ENABLED"] == "false" and settings.store_enabled is False
+                )
             continue
-        assert env["MLFLOW_TRACKING_URI"] == tracking_uri
         model_uri = values.get(service, {}).get("modelUri")
         assert env["CALLCENTERAI_MODEL_URI"] == (
             model_uri or f"models:/callcenterai-{service}@production"
