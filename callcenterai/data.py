@@ -164,7 +164,12 @@ def read_csv(path: Path, text_columns: Sequence[str], label_column: str) -> pd.D
             f"it has {', '.join(map(str, raw.columns))}. "
             "Choose columns with --text-column / --label-column or in params.yaml"
         )
-    text = raw[list(text_columns)].apply(lambda row: " ".join(v.strip() for v in row if v), axis=1)
+    if raw.empty:  # a header and no rows (e.g. no held-out corrections yet)
+        text = pd.Series([], dtype=str, index=raw.index)
+    else:
+        text = raw[list(text_columns)].apply(
+            lambda row: " ".join(v.strip() for v in row if v), axis=1
+        )
     frame = pd.DataFrame(
         {TEXT: text.astype(str), LABEL: raw[label_column].str.strip()}, index=raw.index
     )

@@ -21,3 +21,7 @@ class ModelNotFoundError(CallCenterAIError):
 
 class RegistryError(CallCenterAIError):
     """The MLflow registry does not hold what an operation needs (e.g. no staging version)."""
+
+
+class OutputError(CallCenterAIError):
+    """An output path cannot be written without destroying something that is not ours."""

@@ -27,7 +27,7 @@ from callcenterai.evaluate import evaluate_frame, plot_confusion_matrix
 from callcenterai.models.base import Classifier
 from callcenterai.models.finetune import export_onnx, fine_tune, quantize_int8, write_serving_dir
 from callcenterai.models.offline_e5 import resolve_base_model
-from callcenterai.models.store import log_model, save_model
+from callcenterai.models.store import check_model_output, log_model, save_model
 from callcenterai.models.tfidf import TfidfClassifier
 from callcenterai.models.transformer import TransformerClassifier
 from callcenterai.registry import set_alias
@@ -222,6 +222,7 @@ def train_model(
     if kind not in FITTERS:
         raise ValueError(f"unknown model kind {kind!r}: one of {', '.join(FITTERS)}")
     output_dir = Path(output_dir)
+    check_model_output(output_dir)  # before an hour of training, not after
     kind_params = getattr(params, kind)
     train = training_subset(
         train, getattr(kind_params, "max_train_samples", None), params.data.seed

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from callcenterai.errors import ModelNotFoundError, RegistryError, one_line
+from callcenterai.errors import ModelNotFoundError, OutputError, RegistryError, one_line
 from callcenterai.models.base import Classifier
 from callcenterai.models.kinds import KINDS
 from callcenterai.models.tfidf import as_frame
@@ -49,13 +50,39 @@ def _mlflow_arguments(model: Classifier, metadata: dict[str, Any]) -> dict[str, 
     }
 
 
-def save_model(model: Classifier, path: Path, metadata: dict[str, Any]) -> Path:
-    """Write ``model`` as an MLflow model folder at ``path`` (replacing what is there)."""
+def check_model_output(path: Path) -> None:
+    """A model may be written at ``path``: nothing there, an empty folder, or a model folder
+    (which it replaces). Anything else is refused, so that ``--output .`` or a typo never
+    deletes a folder of other files."""
     path = Path(path)
-    if path.exists():
-        shutil.rmtree(path)
+    if not path.exists() or (path / "MLmodel").is_file():
+        return
+    if path.is_dir() and not any(path.iterdir()):
+        return
+    raise OutputError(
+        f"refusing to write the model to {path}: it is not empty and not a model folder "
+        "(no MLmodel file); choose another --output, or empty or remove it first"
+    )
+
+
+def save_model(model: Classifier, path: Path, metadata: dict[str, Any]) -> Path:
+    """Write ``model`` as an MLflow model folder at ``path``, replacing a model folder there.
+
+    The model is written beside ``path`` first and then renamed into place, so a failure
+    half-way leaves the previous model (or nothing) at ``path``, never half of one.
+    """
+    path = Path(path)
+    check_model_output(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    KINDS[model.kind].flavor.save_model(path=str(path), **_mlflow_arguments(model, metadata))
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        written = staging / "model"
+        KINDS[model.kind].flavor.save_model(path=str(written), **_mlflow_arguments(model, metadata))
+        if path.exists():
+            path.rename(staging / "previous")
+        written.rename(path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return path
 
 

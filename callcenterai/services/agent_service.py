@@ -40,7 +40,7 @@ from callcenterai.agent.ticket import Scrubbed
 from callcenterai.config import Settings, get_settings
 from callcenterai.drift import Profile, compare, live_profile, load_reference
 from callcenterai.errors import CallCenterAIError, one_line
-from callcenterai.services.common import check_text, install_common
+from callcenterai.services.common import body_limit, check_text, install_common
 from callcenterai.services.downstream import DownstreamError, ModelClient
 from callcenterai.services.metrics import AgentMetrics
 from callcenterai.services.schemas import (
@@ -514,7 +514,7 @@ def create_agent_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.agent = agent
-    install_common(app, metrics)
+    install_common(app, metrics, body_limit(settings))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

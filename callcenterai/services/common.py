@@ -56,8 +56,49 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
     return 422, "; ".join(parts)
 
 
-def install_common(app: FastAPI, metrics: ServiceMetrics) -> None:
-    """Error handlers, the metrics middleware and ``GET /metrics``."""
+def body_limit(settings: Settings, texts: int = 1) -> int:
+    """The most bytes a request body may have: ``texts`` tickets of the longest allowed text,
+    each character as JSON's longest escape (6 bytes), and room for the rest of the body."""
+    return 6 * settings.max_text_chars * texts + 16_384
+
+
+class BodyLimitMiddleware:
+    """ASGI middleware: a body over ``max_bytes`` is refused with 413 while it is being read
+    (``Content-Length`` first, then the bytes actually received), before it is parsed and before
+    the API-key check, so a 100 MB body never reaches memory."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    def _detail(self) -> str:
+        return (
+            f"the request body is over {self.max_bytes} bytes; send one ticket of at most the limit"
+        )
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await JSONResponse({"detail": self._detail()}, status_code=413)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:  # a chunked body without Content-Length
+                    raise HTTPException(413, self._detail())
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def install_common(app: FastAPI, metrics: ServiceMetrics, max_body_bytes: int) -> None:
+    """Error handlers, the body-size limit, the metrics middleware and ``GET /metrics``."""
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError):
@@ -78,4 +119,5 @@ def install_common(app: FastAPI, metrics: ServiceMetrics) -> None:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)  # inside the metrics
     app.add_middleware(MetricsMiddleware, metrics=metrics)

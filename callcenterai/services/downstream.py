@@ -4,19 +4,21 @@ A call that times out, cannot connect or gets a 5xx answer raises :class:`Downst
 a short reason (``timeout``, ``unavailable``, ``not_ready``, ``http_500``, ...). After
 ``breaker_failures`` consecutive failures the breaker (the ``circuitbreaker`` library) opens and
 the service is skipped at once (reason ``circuit_open``) for ``breaker_reset_s``; then one call
-is let through to test it again. A 4xx answer (the service refused that request, e.g. 413) is a
-``DownstreamError`` too (reason ``http_413``) but not a breaker failure: the service is healthy,
-and one client's bad tickets must not cut everybody else off. Nor is a 503 "not ready" (reason
+at a time is let through to test it again (the others still fail fast). A 4xx answer (the
+service refused that request, e.g. 413) is a ``DownstreamError`` too (reason ``http_413``) but
+not a breaker failure: the service is healthy, and one client's bad tickets must not cut
+everybody else off. Nor is a 503 "not ready" (reason
 ``not_ready``): the service is up and answers at once that it has no model yet (loading, or not
 trained yet on a first start), so asking it costs nothing and the agent can say exactly why.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
-from circuitbreaker import CircuitBreaker, CircuitBreakerError
+from circuitbreaker import STATE_HALF_OPEN, CircuitBreaker, CircuitBreakerError
 
 from callcenterai.services.metrics import AgentMetrics
 from callcenterai.services.schemas import Prediction
@@ -55,13 +57,28 @@ class ModelClient:
             name=kind,
         )
         self._guarded_predict = self.breaker(self._predict)  # the decorator checks the state
+        self._trial = asyncio.Lock()  # the one call let through while half-open
 
     @property
     def breaker_state(self) -> str:
         return self.breaker.state
 
     async def predict(self, text: str, explain: bool = False) -> Prediction:
-        """The service's ``/predict`` answer, validated; raises :class:`DownstreamError`."""
+        """The service's ``/predict`` answer, validated; raises :class:`DownstreamError`.
+
+        Half-open (the breaker's pause is over), one trial call tests the service while the
+        others fail fast as if the breaker were still open: 20 tickets arriving together must
+        not be 20 calls to a service that may still be too slow.
+        """
+        if self.breaker.state == STATE_HALF_OPEN:
+            if self._trial.locked():
+                self.metrics.downstream_errors.labels(self.kind, "circuit_open").inc()
+                raise DownstreamError(self.kind, "circuit_open")
+            async with self._trial:
+                return await self._call(text, explain)
+        return await self._call(text, explain)
+
+    async def _call(self, text: str, explain: bool) -> Prediction:
         try:
             return await self._guarded_predict(text, explain)
         except CircuitBreakerError:

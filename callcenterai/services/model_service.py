@@ -30,7 +30,7 @@ from callcenterai.errors import CallCenterAIError
 from callcenterai.models.base import Classifier, top_labels
 from callcenterai.models.store import is_mlflow_uri, load_classifier
 from callcenterai.registry import alias_version, parse_alias_uri
-from callcenterai.services.common import check_batch, check_text, install_common
+from callcenterai.services.common import body_limit, check_batch, check_text, install_common
 from callcenterai.services.metrics import ModelMetrics
 from callcenterai.services.schemas import (
     BatchPrediction,
@@ -376,7 +376,7 @@ def create_model_app(
         lifespan=lifespan,
     )
     app.state.model_state = state
-    install_common(app, metrics)
+    install_common(app, metrics, body_limit(settings, texts=settings.max_batch_size))
 
     @app.post("/predict", response_model=Prediction, responses=ERRORS)
     async def predict(request: PredictRequest) -> Prediction:

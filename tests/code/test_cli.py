@@ -147,3 +147,27 @@ def test_serving_a_damaged_model_is_one_line(tmp_path, tfidf_dir):
     assert result.returncode == 1
     assert "error: cannot load model" in result.stderr and "damaged" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_train_never_deletes_a_folder_that_is_not_a_model(tmp_path, sample_csv):
+    """`--output .` (or a typo) used to delete the folder: a non-empty folder without MLmodel is
+    refused before any training, in one line; a model folder is replaced."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    (work / "notes").mkdir(parents=True)
+    (work / "notes" / "keep.txt").write_text("mine")
+    for output in (".", "notes"):
+        refused = run_cli(
+            "train", "tfidf", "--input", str(sample_csv), "--output", output, cwd=work, home=home
+        )
+        assert refused.returncode == 1
+        assert refused.stderr.startswith("error: refusing to write the model to"), refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert (work / "notes" / "keep.txt").read_text() == "mine"
+
+    for _ in range(2):  # the second run replaces the first model
+        trained = run_cli(
+            "train", "tfidf", "--input", str(sample_csv), "--output", "model", cwd=work, home=home
+        )
+        assert trained.returncode == 0, trained.stderr[-2000:]
+    assert (work / "model" / "MLmodel").is_file()
+    assert [p.name for p in work.iterdir() if p.name.startswith(".")] == []  # no leftovers

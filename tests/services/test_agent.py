@@ -382,3 +382,81 @@ def test_a_transformer_waiting_for_its_first_model(model_services, mlflow_server
             assert forced.status_code == 503
     finally:
         server.stop()
+
+
+def test_a_half_open_breaker_lets_one_trial_call_through(tmp_path):
+    """A TF-IDF service that accepts connections and never answers (too slow): once its breaker
+    is half-open, 20 tickets arriving together make one trial call, not 20."""
+    import asyncio
+    import socket
+
+    import httpx
+
+    slow = socket.socket()
+    slow.bind(("127.0.0.1", 0))
+    slow.listen(64)  # connections are accepted by the kernel, never answered
+    url = f"http://127.0.0.1:{slow.getsockname()[1]}"
+    settings = Settings(
+        tfidf_url=url,
+        transformer_url=url,
+        tfidf_timeout_s=0.3,
+        transformer_timeout_s=0.3,
+        breaker_failures=1,
+        breaker_reset_s=0.5,
+        pii_person_names=False,
+        store_enabled=False,
+        route=RoutingSettings(tfidf_min_confidence=0.0),
+    )
+    app = create_agent_app(settings)
+
+    async def scenario() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://agent") as client:
+            first = await client.post("/classify", json={"text": "my laptop is broken"})
+            assert first.status_code == 503  # both timed out: both breakers open
+            await asyncio.sleep(0.6)  # half-open now
+            answers = await asyncio.gather(
+                *(client.post("/classify", json={"text": f"ticket {i}"}) for i in range(20))
+            )
+            metrics = (await client.get("/metrics")).text
+        return [a.status_code for a in answers], metrics
+
+    try:
+        statuses, metrics = asyncio.run(scenario())
+    finally:
+        slow.close()
+    assert statuses == [503] * 20
+    calls = re.search(
+        r'callcenterai_downstream_duration_seconds_count\{downstream="tfidf"\} ([0-9.]+)', metrics
+    )
+    assert float(calls.group(1)) == 2  # the first ticket's call and one trial
+    assert re.search(
+        r'callcenterai_downstream_errors_total\{downstream="tfidf",reason="circuit_open"\} 19\.0',
+        metrics,
+    )
+
+
+def test_an_oversized_body_is_refused_while_it_is_read_before_the_key_check(model_services):
+    """Security review finding 4: the limit is applied to what arrives (Content-Length, then the
+    bytes of a chunked body), before parsing and before the API key."""
+    from callcenterai.services.common import body_limit
+
+    with agent_client(model_services, api_key="k3y") as client:
+        limit = body_limit(client.app.state.agent.settings)
+        big = b'{"text": "' + b"x" * limit + b'"}'
+        sized = client.post("/classify", content=big, headers={"Content-Type": "application/json"})
+        assert sized.status_code == 413 and "request body is over" in sized.json()["detail"]
+
+        def chunks():
+            for _ in range(limit // 65_536 + 2):
+                yield b"x" * 65_536
+
+        chunked = client.post(
+            "/classify", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+        assert chunked.status_code == 413, chunked.text
+        small = client.post("/classify", json={"text": "my laptop is broken"})
+        assert small.status_code == 401  # within the limit: the key check comes next
+        metrics = client.get("/metrics").text
+        refused = re.findall(r'callcenterai_requests_total\{[^}]*status="413"\} ([0-9.]+)', metrics)
+        assert sum(map(float, refused)) == 2  # both counted (unmatched before routing, or route)

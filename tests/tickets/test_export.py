@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from callcenterai.config import Params
-from callcenterai.data import FEEDBACK_TEST, is_held_out
+from callcenterai.data import FEEDBACK_TEST, is_held_out, read_split
 from callcenterai.pipeline import Layout, stage_prepare
 from callcenterai.sample import LABELS
 from callcenterai.tickets.export import COLUMNS, export_corrections, read_corrections
@@ -141,3 +141,15 @@ def test_prepare_merges_corrections(tmp_path, sample_csv):
     assert report.feedback_dropped_in_test == 1
     assert leaked not in set(pd.read_csv(layout.split("train"))["text"])
     assert test_text  # the sample has text
+
+
+def test_no_corrections_yet_is_an_empty_held_out_set(tmp_path, sample_csv):
+    """A fresh clone: no export yet. prepare writes an empty feedback_test.csv, and reading it
+    (promotion, evaluation) is zero tickets, not an error."""
+    layout = Layout(tmp_path)
+    params = Params.model_validate(
+        {"data": {"input": str(sample_csv)}, "feedback": {"corrections": "data/feedback/c.csv"}}
+    )
+    report = stage_prepare(sample_csv, layout, params)
+    assert report.feedback_rows == 0
+    assert len(read_split(layout.processed / FEEDBACK_TEST)) == 0
