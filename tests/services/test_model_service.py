@@ -150,12 +150,13 @@ def test_micro_batching_joins_concurrent_requests(tfidf_dir):
     from concurrent.futures import ThreadPoolExecutor
 
     from callcenterai.config import Settings
+    from callcenterai.models.base import Classifier
     from callcenterai.models.store import load_classifier
 
     model = load_classifier(str(tfidf_dir))
     calls = []
 
-    class CountingModel:
+    class CountingModel(Classifier):
         name, version, labels = model.name, model.version, model.labels
 
         def predict_proba(self, texts):
