@@ -53,6 +53,7 @@ WEEK = PROJECT_ROOT / "data" / "natural" / "tickets.csv"
 HELD_OUT = PROJECT_ROOT / "data" / "eval" / "multilingual_tickets.csv"
 PORTS = {"tfidf": 8411, "agent": 8410, "eval_agent": 8412, "nothing": 8419}
 WEIGHTS = (1.0, 2.0, 4.0, 8.0)
+LANGS = ("en", "fr", "ar")
 
 
 def fresh_home(folder: Path) -> Layout:
@@ -90,9 +91,6 @@ def per_language(answers: list[dict], frame: pd.DataFrame) -> dict:
     result = {lang: round(float(correct[frame.language == lang].mean()), 4) for lang in LANGS}
     result["all"] = round(float(correct.mean()), 4)
     return result
-
-
-LANGS = ("en", "fr", "ar")
 
 
 def work_the_queue(url: str, truth: dict[str, str], budget: int) -> tuple[dict, set[str]]:
@@ -217,7 +215,6 @@ def main() -> None:
         truth = {a["ticket_id"]: label for a, label in zip(answers, week.label)}
         review, reviewed = work_the_queue(urls["agent"], truth, args.budget)
         handlers = handlers_correct(urls["agent"], truth, reviewed, args.handler_share)
-        corrected_languages = None
 
         # 5. Export, prepare, weight chosen on the held-out corrections, train, promote.
         export = export_corrections(store_url, work / "data" / "feedback" / "corrections.csv")

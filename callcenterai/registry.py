@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
+from pathlib import Path
 
+from mlflow.artifacts import download_artifacts
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -110,11 +113,6 @@ def roll_back(name: str, alias: str, client: MlflowClient | None = None) -> tupl
 
 def download_run_file(name: str, version: str, path: str, tracking_uri: str | None = None) -> str:
     """The text of a file logged in the training run of a registered model version."""
-    import tempfile
-    from pathlib import Path
-
-    from mlflow.artifacts import download_artifacts
-
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
         run_id = client.get_model_version(name, str(version)).run_id

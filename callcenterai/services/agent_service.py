@@ -68,6 +68,7 @@ from callcenterai.tickets.store import (
     UnknownLabelError,
     UnknownTicketError,
     now,
+    unknown_ticket,
 )
 from callcenterai.tickets.writer import TicketWriter
 
@@ -344,11 +345,7 @@ class Agent:
         except StoreError as exc:
             raise store_unavailable(exc) from None
         if ticket is None:
-            raise HTTPException(
-                404,
-                f"no ticket {ticket_id}: it was never stored or the retention setting "
-                "deleted it",
-            )
+            raise HTTPException(404, str(unknown_ticket(ticket_id)))
         return stored_ticket(ticket)
 
     # -- drift --------------------------------------------------------------------------------

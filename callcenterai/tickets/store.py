@@ -40,6 +40,12 @@ class UnknownLabelError(CallCenterAIError):
     """A correction to a category the model that answered the ticket does not know."""
 
 
+def unknown_ticket(ticket_id: str) -> UnknownTicketError:
+    return UnknownTicketError(
+        f"no ticket {ticket_id}: it was never stored or the retention setting deleted it"
+    )
+
+
 class BadCursorError(CallCenterAIError):
     """A review-queue cursor that this store did not hand out."""
 
@@ -148,10 +154,7 @@ class TicketStore:
         with self._errors("record a correction in"), Session(self.engine) as session:
             ticket = session.get(Ticket, ticket_id, options=[joinedload(Ticket.correction)])
             if ticket is None:
-                raise UnknownTicketError(
-                    f"no ticket {ticket_id}: it was never stored or the retention setting "
-                    "deleted it"
-                )
+                raise unknown_ticket(ticket_id)
             labels = sorted(ticket.probabilities)
             if labels and label not in labels:
                 raise UnknownLabelError(

@@ -135,9 +135,13 @@ class TicketWriter:
             if not self.up:
                 self._set_state(True)
         finally:
-            with self._done:
-                self._processed += len(batch)
-                self._done.notify_all()
+            self._processed_rows(len(batch))
+
+    def _processed_rows(self, count: int) -> None:
+        """Count rows as handled (written or given up on), for :meth:`flush`."""
+        with self._done:
+            self._processed += count
+            self._done.notify_all()
 
     def _purge(self) -> None:
         if self.retention_days <= 0:
@@ -166,9 +170,7 @@ class TicketWriter:
                     self._write(batch)
                 else:  # no schema yet: the database is down since start-up
                     self.on_result("failed", len(batch))
-                    with self._done:
-                        self._processed += len(batch)
-                        self._done.notify_all()
+                    self._processed_rows(len(batch))
             if schema_ready and time.monotonic() - last_purge >= self.purge_every_s:
                 self._purge()
                 last_purge = time.monotonic()
