@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -126,7 +126,19 @@ class Settings(BaseSettings):
         15.0, gt=0, description="How long an open breaker skips the service before a new try."
     )
     api_key: SecretStr | None = Field(
-        None, description="When set, /classify requires it in the X-API-Key header."
+        None,
+        description="When set, /classify and /tickets require it in the X-API-Key header, and "
+        "/health shows details only with it. Empty or blank counts as unset.",
+    )
+    require_api_key: bool = Field(
+        False,
+        description="Refuse to start the agent without a (non-empty) API key: fail closed when "
+        "a deployment's Secret is missing or empty (the Helm chart sets it).",
+    )
+    api_docs: bool | None = Field(
+        None,
+        description="Serve /docs and /openapi.json on the agent; default: only when no API key "
+        "is set (the schema names every route and limit).",
     )
     cors_origins: list[str] = Field(
         default_factory=list, description='Origins allowed by CORS, e.g. ["https://crm.example"].'
@@ -202,6 +214,15 @@ class Settings(BaseSettings):
         if self.store_url:
             return self.store_url
         return f"sqlite:///{self.home / 'build' / 'stack' / 'tickets.db'}"
+
+    @field_validator("api_key", mode="after")
+    @classmethod
+    def _blank_key_is_no_key(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value().strip() else None
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.api_key is None if self.api_docs is None else self.api_docs
 
     def default_model_uri(self, kind: str) -> str:
         if self.model_uri:

@@ -19,8 +19,17 @@ class ModelNotFoundError(CallCenterAIError):
     """No model at the given path or registry URI, or it is not a CallCenterAI model."""
 
 
+class UnsafeModelError(ModelNotFoundError):
+    """A model artifact in a format that can run code when read (pickle, a foreign skops type,
+    a custom loader): refused before it is read."""
+
+
 class RegistryError(CallCenterAIError):
     """The MLflow registry does not hold what an operation needs (e.g. no staging version)."""
+
+
+class ConfigurationError(CallCenterAIError):
+    """The runtime settings contradict each other or leave a service unsafe to start."""
 
 
 class OutputError(CallCenterAIError):

@@ -24,6 +24,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
     CALLCENTERAI_HOME=/app \
     CALLCENTERAI_CACHE_DIR=/app/.cache \
+    MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false \
     MLFLOW_DISABLE_TELEMETRY=true
 RUN useradd --no-log-init --create-home --uid 10001 --user-group --shell /usr/sbin/nologin app
 COPY --from=builder /opt/venv /opt/venv

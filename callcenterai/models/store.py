@@ -19,7 +19,13 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from callcenterai.errors import ModelNotFoundError, OutputError, RegistryError, one_line
+from callcenterai.errors import (
+    ModelNotFoundError,
+    OutputError,
+    RegistryError,
+    UnsafeModelError,
+    one_line,
+)
 from callcenterai.models.base import Classifier
 from callcenterai.models.kinds import KINDS
 from callcenterai.models.tfidf import as_frame
@@ -123,6 +129,8 @@ def load_classifier(uri: str | Path, **options) -> Classifier:
         number = str(metadata.get("registered_model_version", "local"))
     try:
         model = KINDS[kind].load(source, local, name, number, options)
+    except UnsafeModelError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a damaged artifact: one line, not a traceback
         raise ModelNotFoundError(
             f"cannot load model {uri}: its files are damaged or incomplete "

@@ -551,3 +551,19 @@ def test_trivy_finds_no_high_or_critical_misconfiguration(tmp_path):
     scanned = {result["Target"] for result in report.get("Results", [])}
     assert scanned == {f"{image}.Dockerfile" for image in IMAGES}
     assert findings(report) == []
+
+
+def test_model_services_are_not_published_and_every_container_drops_privileges(rendered):
+    """Security review findings 6 and 9: the model services have no authentication, so compose
+    does not publish them; every container has no-new-privileges and drops all capabilities
+    (PostgreSQL keeps the five its entry point needs to chown and drop to its user)."""
+    services = rendered["services"]
+    for name in ("tfidf_svc", "transformer"):
+        assert "ports" not in services[name], f"{name} is published"
+        port = str(command_port(service_command(rendered, name)))
+        assert [str(p) for p in services[name]["expose"]] == [port]
+    for name, service in services.items():
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+        assert service.get("cap_drop") == ["ALL"], name
+        expected = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"}
+        assert set(service.get("cap_add", [])) == (expected if name == "postgres" else set()), name

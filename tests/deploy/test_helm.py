@@ -309,11 +309,55 @@ def test_no_secret_is_templated(rendered, scenario):
     for config_map in objects(rendered, "ConfigMap").values():
         assert not any(re.search("API_KEY|PASSWORD|TOKEN", key) for key in config_map["data"])
     agent = container_env(rendered, by_service(rendered, "Deployment")["agent"])
-    if scenario == "default":  # no key configured: no authentication, no reference
+    # Fail closed (finding 5): the key is required; without a Secret the agent will not start.
+    assert agent["CALLCENTERAI_REQUIRE_API_KEY"] == "true"
+    if scenario == "default":  # no Secret named: no reference (and the agent refuses to start)
         assert "CALLCENTERAI_API_KEY" not in agent
-    else:
-        expected = {"name": "callcenterai-agent", "key": "api-key", "optional": True}
+    else:  # not optional: a missing Secret or key keeps the pod from starting
+        expected = {"name": "callcenterai-agent", "key": "api-key"}
         assert agent["CALLCENTERAI_API_KEY"] == {"secretKeyRef": expected}
+
+
+@needs_helm
+def test_anonymous_access_is_an_explicit_choice():
+    require(helm, "helm-python-sdk")
+    documents = render({"agent": {"apiKey": {"allowAnonymous": True}}})
+    agent = container_env(documents, by_service(documents, "Deployment")["agent"])
+    assert agent["CALLCENTERAI_REQUIRE_API_KEY"] == "false"
+    for service in ("tfidf", "transformer"):
+        env = container_env(documents, by_service(documents, "Deployment")[service])
+        assert "CALLCENTERAI_REQUIRE_API_KEY" not in env
+
+
+@needs_helm
+def test_no_service_may_unpickle_a_model(rendered):
+    for service, deployment in by_service(rendered, "Deployment").items():
+        env = container_env(rendered, deployment)
+        assert env["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "false", service
+
+
+@needs_helm
+def test_only_the_agent_reaches_the_model_services(rendered, scenario):
+    """Finding 6: the model services have no authentication, so the network decides."""
+    policies = by_service(rendered, "NetworkPolicy")
+    deployments = by_service(rendered, "Deployment")
+    assert set(policies) == set(SERVICES)
+    agent_labels = deployments["agent"]["spec"]["template"]["metadata"]["labels"]
+    for service, policy in policies.items():
+        pod_labels = deployments[service]["spec"]["template"]["metadata"]["labels"]
+        assert matches(policy["spec"]["podSelector"]["matchLabels"], pod_labels)
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        (rule,) = policy["spec"]["ingress"]
+        assert rule["ports"] == [{"port": SERVICES[service], "protocol": "TCP"}]
+        if service == "agent":
+            assert ("from" in rule) == (scenario == "all-enabled")
+            continue
+        peers = rule["from"]
+        assert matches(peers[0]["podSelector"]["matchLabels"], agent_labels)
+        assert not matches(peers[0]["podSelector"]["matchLabels"], pod_labels)
+        others = peers[1:]
+        assert all("namespaceSelector" in peer for peer in others)
+        assert len(others) == (1 if scenario == "all-enabled" else 0)
 
 
 @needs_helm
@@ -354,7 +398,8 @@ def test_configuration_is_what_the_services_read(rendered, scenario, monkeypatch
     values = scenario_values(scenario) or {}
     tracking_uri = values.get("mlflow", {}).get("trackingUri", "http://mlflow:5000")
     known = settings_variables()
-    known |= {"MLFLOW_TRACKING_URI", "TMPDIR", "XDG_CACHE_HOME"}
+    known |= {"MLFLOW_TRACKING_URI", "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"}
+    known |= {"TMPDIR", "XDG_CACHE_HOME"}
     for service, deployment in by_service(rendered, "Deployment").items():
         env = container_env(rendered, deployment)
         assert set(env) <= known, f"{service}: unknown settings {set(env) - known}"
@@ -478,6 +523,18 @@ def test_ingress_reaches_the_agent_only_when_enabled(rendered, scenario):
     ]
     assert backends and all(b["name"] == agent["metadata"]["name"] for b in backends)
     assert all(b["port"]["name"] == agent["spec"]["ports"][0]["name"] for b in backends)
+    # Only the public paths (finding 6): /metrics, /ready, /docs, /openapi.json stay inside.
+    routed = {
+        (path["path"], path["pathType"])
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    assert routed == {
+        ("/", "Exact"),
+        ("/classify", "Exact"),
+        ("/tickets", "Prefix"),
+        ("/health", "Exact"),
+    }
 
 
 # --- Schemas and security scanners ---------------------------------------------------------------
