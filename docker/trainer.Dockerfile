@@ -30,7 +30,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
     CALLCENTERAI_HOME=/app \
     CALLCENTERAI_CACHE_DIR=/app/.cache \
-    MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false \
     MLFLOW_DISABLE_TELEMETRY=true \
     HF_HOME=/app/.cache/huggingface \
     HF_HUB_OFFLINE=1

@@ -567,3 +567,11 @@ def test_model_services_are_not_published_and_every_container_drops_privileges(r
         assert service.get("cap_drop") == ["ALL"], name
         expected = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"}
         assert set(service.get("cap_add", [])) == (expected if name == "postgres" else set()), name
+
+
+@pytest.mark.parametrize("service", ["agent", "tfidf", "transformer"])
+def test_serving_images_forbid_unpickling_models(service):
+    """Security review finding 2: models are read as skops or ONNX only, and MLflow's own loaders
+    may not deserialise anything in a serving image either."""
+    text = (DOCKER_DIR / f"{service}.Dockerfile").read_text()
+    assert re.search(r"^\s+MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false", text, flags=re.M)
