@@ -20,8 +20,9 @@ tickets); the classification is what is distributed.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,20 @@ from callcenterai.tracking import setup_tracking
 
 MODES = (TFIDF, TRANSFORMER, "agent-policy")
 OUTPUT_COLUMNS = ("label", "confidence", "model_used")
+# What a worker reads from its environment: where the tracking store is, and the settings
+# get_settings() reads on the way to the models (home, experiment, cache). The model URIs, the
+# threads and the routing policy travel in the BatchJob. Nothing else: API keys, passwords,
+# tokens and store URLs stay with the driver.
+WORKER_VARIABLES = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "MLFLOW_DISABLE_TELEMETRY",
+    "CALLCENTERAI_MLFLOW_TRACKING_URI",
+    "CALLCENTERAI_HOME",
+    "CALLCENTERAI_MLFLOW_EXPERIMENT",
+    "CALLCENTERAI_CACHE_DIR",
+    "CALLCENTERAI_LOG_LEVEL",
+)
 
 
 @dataclass(frozen=True)
@@ -167,23 +182,27 @@ def run_local(tickets, job, policy, batch_size: int) -> Iterator[pd.DataFrame]:
         yield classify_frame(chunk, job, models, policy)
 
 
+def ray_runtime_env(environ: Mapping[str, str] | None = None) -> dict:
+    """The runtime environment of the Ray workers: only :data:`WORKER_VARIABLES`.
+
+    An allow-list, so that a secret added to the settings later is not shipped by default: a
+    cluster shows every job's runtime environment on its dashboard and keeps it in its store. A
+    tracking server that needs credentials gets them from the cluster's own environment.
+    """
+    environ = os.environ if environ is None else environ
+    return {"env_vars": {name: environ[name] for name in WORKER_VARIABLES if name in environ}}
+
+
 def run_ray(
     tickets, job, policy, batch_size: int, workers: int, address: str | None
 ) -> Iterator[pd.DataFrame]:
-    import os
-
     import ray
 
-    env_vars = {
-        key: value
-        for key, value in os.environ.items()
-        if key.startswith(("CALLCENTERAI_", "MLFLOW_"))
-    }
     if not address and job.inference_threads is None:
         # Actors share this machine's cores: one ONNX Runtime thread pool each, not one per core.
         job = dataclasses.replace(job, inference_threads=max(1, (os.cpu_count() or 1) // workers))
     if not ray.is_initialized():
-        options = {"runtime_env": {"env_vars": env_vars}, "log_to_driver": False}
+        options = {"runtime_env": ray_runtime_env(), "log_to_driver": False}
         if address:
             ray.init(address=address, **options)
         else:
@@ -242,24 +261,27 @@ def classify_file(
     written, used = 0, {}
     ids = tickets[job.id_column].to_numpy()
     writer = None
-    try:
-        for batch in batches:
-            expected = ids[written : written + len(batch)]
-            if not np.array_equal(batch[job.id_column].to_numpy(), expected):
-                raise DataError("tickets came back out of order; nothing was written")
-            table = _plain_strings(pa.Table.from_pandas(batch, preserve_index=False))
-            writer = writer or pq.ParquetWriter(partial, table.schema)
-            writer.write_table(table)
-            written += len(batch)
-            for model, count in batch["model_used"].value_counts().items():
-                used[model] = used.get(model, 0) + int(count)
-    finally:
-        if writer is not None:
-            writer.close()
-    if written != len(tickets):
+    try:  # the output appears whole, by one rename, or not at all (an earlier one stays)
+        try:
+            for batch in batches:
+                expected = ids[written : written + len(batch)]
+                if not np.array_equal(batch[job.id_column].to_numpy(), expected):
+                    raise DataError("tickets came back out of order; nothing was written")
+                table = _plain_strings(pa.Table.from_pandas(batch, preserve_index=False))
+                writer = writer or pq.ParquetWriter(partial, table.schema)
+                writer.write_table(table)
+                written += len(batch)
+                for model, count in batch["model_used"].value_counts().items():
+                    used[model] = used.get(model, 0) + int(count)
+        finally:
+            if writer is not None:
+                writer.close()
+        if written != len(tickets):
+            raise DataError(f"{written} of {len(tickets)} tickets classified; nothing was written")
+        partial.replace(output_path)
+    except BaseException:  # Ctrl-C included
         partial.unlink(missing_ok=True)
-        raise DataError(f"{written} of {len(tickets)} tickets classified; nothing was written")
-    partial.replace(output_path)
+        raise
     seconds = time.perf_counter() - started
     return {
         "input": str(input_path),

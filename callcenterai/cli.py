@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -367,8 +368,7 @@ def down(
     """Stop a stack started by `callcenterai up` (from another shell)."""
     from callcenterai.stack import stop_running
 
-    stopped = stop_running(folder.resolve())
-    typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "no stack is running")
+    typer.echo(stop_running(folder.resolve()))
 
 
 @app.command()
@@ -555,6 +555,9 @@ def serve(
 
     from callcenterai.config import get_settings
 
+    # A serving process reads models as skops or ONNX only (models.kinds); MLflow's own loaders
+    # may not deserialise anything in it either, unless the environment says otherwise.
+    os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     if kind not in ("tfidf", "transformer", "agent"):
         raise typer.BadParameter("kind must be tfidf, transformer or agent")
     overrides = {

@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     micro_batch_wait_ms: float = Field(
         0.0, ge=0, description="How long the first request of a micro-batch waits for others."
     )
+    micro_batch_queue_size: int = Field(
+        256,
+        ge=1,
+        description="/predict requests waiting for a micro-batch; past this they get 503 with "
+        "Retry-After.",
+    )
 
     # The agent: where the model services are, how long to wait, when to stop trying.
     tfidf_url: str = Field("http://127.0.0.1:8001", description="TF-IDF service base URL.")

@@ -149,9 +149,13 @@ class Stack:
             self.echo(f"  {kind} up on {self.url(kind)}, waiting for a production version")
 
     def _write_pidfile(self) -> None:
+        """Each pid with its start time: ``down`` signals a pid only while it is still ours."""
+        children = {child.name: child.process.pid for child in self.children}
+        pids = {"supervisor": os.getpid(), **children}
         state = {
             "supervisor": os.getpid(),
-            "children": {child.name: child.process.pid for child in self.children},
+            "children": children,
+            "started": {name: process_start(pid) for name, pid in pids.items()},
         }
         self.pidfile.write_text(json.dumps(state, indent=2))
 
@@ -357,42 +361,108 @@ def stop_group(pid: int, signum: int = signal.SIGTERM) -> None:
         pass
 
 
-def alive(pid: int) -> bool:
+PROC = Path("/proc")
+
+
+def process_start(pid: int) -> str | None:
+    """When process ``pid`` started, or None once it has exited.
+
+    A pid alone names no process for long: once it exits, the kernel hands its number to another.
+    A pid and its start time together do. Linux: ``/proc/<pid>/stat`` (clock ticks since boot;
+    an exited child not yet reaped counts as gone); elsewhere ``ps``.
+    """
+    if (PROC / "self" / "stat").exists():
+        try:
+            stat = (PROC / str(pid) / "stat").read_text()
+        except OSError:
+            return None
+        state, *fields = stat[stat.rindex(")") + 2 :].split()  # the name may hold spaces
+        return None if state == "Z" else fields[18]  # field 22, starttime
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        listed = subprocess.run(  # nosec B603 B607 - fixed argv, no shell
+            ["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return listed.stdout.strip() or None
+
+
+@dataclass
+class PidFile:
+    """What a stack's pid file says: its processes still running, and if it names none of them
+    although it exists, why (it is stale and can go)."""
+
+    running: dict[str, int] = field(default_factory=dict)
+    stale: str | None = None
+
+
+def read_pidfile(pidfile: Path) -> PidFile:
+    """The stack's processes alive according to ``pidfile``: a pid counts only while its process
+    started when the one recorded beside it did; one without a start time (a pid file of an older
+    version, or damaged) is never signalled."""
+    try:
+        state = json.loads(pidfile.read_text())
+        pids = {"supervisor": state["supervisor"], **state["children"]}
+        started = dict(state.get("started") or {})
+        pids = {name: int(pid) for name, pid in pids.items()}
+    except FileNotFoundError:
+        return PidFile()
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return PidFile(stale="it cannot be read")
+    running, foreign = {}, []
+    for name, pid in pids.items():
+        now = process_start(pid)
+        if now is not None and now == started.get(name):
+            running[name] = pid
+        elif now is not None:
+            foreign.append(pid)
+    if running:
+        return PidFile(running)
+    if foreign:
+        held = sorted(set(foreign))
+        return PidFile(
+            stale=f"pid{'s' * (len(held) > 1)} {', '.join(map(str, held))} "
+            "now held by another process"
+        )
+    return PidFile(stale="its processes have exited")
 
 
 def read_running(pidfile: Path) -> dict[str, int]:
     """Processes of a stack still alive according to its pidfile."""
-    if not pidfile.exists():
-        return {}
-    state = json.loads(pidfile.read_text())
-    pids = {"supervisor": state["supervisor"], **state["children"]}
-    return {name: pid for name, pid in pids.items() if alive(pid)}
+    return read_pidfile(pidfile).running
 
 
-def stop_running(folder: Path, timeout: float = 30) -> list[str]:
-    """``callcenterai down``: ask the supervisor to stop; stop orphans directly if it is gone."""
+def stop_running(folder: Path, timeout: float = 30) -> str:
+    """``callcenterai down``: ask the supervisor to stop; stop orphans directly if it is gone.
+
+    Only the stack's own processes are signalled (see :func:`read_pidfile`); a stale pid file is
+    removed. Returns the one line to show.
+    """
     pidfile = folder / "stack.json"
-    running = read_running(pidfile)
-    if not running:
+    found = read_pidfile(pidfile)
+    if not found.running:
         pidfile.unlink(missing_ok=True)
-        return []
+        if found.stale is None:
+            return "no stack is running"
+        return (
+            f"no stack is running (removed the stale pid file {pidfile}: {found.stale}; "
+            "nothing was signalled)"
+        )
+    running = dict(found.running)
     supervisor = running.pop("supervisor", None)
     if supervisor is not None:
-        os.kill(supervisor, signal.SIGTERM)
+        started = process_start(supervisor)
+        try:
+            os.kill(supervisor, signal.SIGTERM)
+        except ProcessLookupError:  # it exited meanwhile
+            pass
         deadline = time.monotonic() + timeout
-        while alive(supervisor) and time.monotonic() < deadline:
+        while process_start(supervisor) == started and time.monotonic() < deadline:
             time.sleep(0.3)
     for pid in read_running(pidfile).values():  # orphans of a supervisor that was killed
         stop_group(pid, signal.SIGKILL)
     pidfile.unlink(missing_ok=True)
-    return sorted(running)
+    return f"stopped: {', '.join(sorted(running))}" if running else "stopped: supervisor"
 
 
 def run(

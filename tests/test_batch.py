@@ -11,7 +11,7 @@ import pytest
 
 from callcenterai.batch import BatchJob, classify_file, classify_frame, load_models, read_tickets
 from callcenterai.config import RoutingSettings
-from callcenterai.errors import DataError
+from callcenterai.errors import CallCenterAIError, DataError
 
 FRENCH = "Bonjour, mon écran d'ordinateur portable reste noir depuis ce matin, merci"
 TICKETS = [
@@ -115,3 +115,68 @@ def test_ray_with_two_workers_matches_one_process(job_uris, tickets_csv, tmp_pat
     assert outputs[2]["ticket_id"].tolist() == ids
     pd.testing.assert_frame_equal(outputs[0], outputs[2])
     assert set(outputs[2]["model_used"]) == {"tfidf", "transformer"}
+
+
+def test_ray_workers_get_only_the_variables_they_need():
+    """Secrets of the driver's shell never reach the cluster (a runtime env is shown on its
+    dashboard and kept in its store); what the workers read to load the models does."""
+    from callcenterai.batch import ray_runtime_env
+
+    needed = {
+        "MLFLOW_TRACKING_URI": "https://mlflow.example:5000",
+        "CALLCENTERAI_HOME": "/srv/callcenterai",
+        "CALLCENTERAI_MLFLOW_EXPERIMENT": "tickets",
+        "CALLCENTERAI_CACHE_DIR": "/srv/cache",
+    }
+    secrets = {
+        "CALLCENTERAI_API_KEY": "api-key-zebra",
+        "CALLCENTERAI_STORE_URL": "postgresql+psycopg://agent:pw-zebra@db/tickets",
+        "MLFLOW_TRACKING_USERNAME": "batch",
+        "MLFLOW_TRACKING_PASSWORD": "pw-zebra",
+        "MLFLOW_TRACKING_TOKEN": "token-zebra",
+        "AWS_SECRET_ACCESS_KEY": "aws-zebra",
+        "CALLCENTERAI_NEW_SECRET": "zebra",  # a variable added later is not shipped by default
+    }
+    env_vars = ray_runtime_env({**needed, **secrets, "PATH": "/usr/bin"})["env_vars"]
+    assert needed.items() <= env_vars.items()
+    assert not set(secrets) & set(env_vars)
+    assert "zebra" not in repr(env_vars)
+
+
+@pytest.mark.parametrize("existing", [None, b"the labels of an earlier run"])
+def test_a_failing_job_leaves_no_partial_or_half_written_output(
+    job_uris, tickets_csv, tmp_path, monkeypatch, existing
+):
+    """A worker lost after two batches were written: no .partial is left, and the output is
+    the earlier run's, untouched, or absent."""
+    from callcenterai import batch
+
+    real, calls = batch.classify_frame, []
+
+    def lost_on_the_third_batch(frame, *args):
+        calls.append(len(frame))
+        if len(calls) == 3:
+            raise RuntimeError("worker lost")
+        return real(frame, *args)
+
+    monkeypatch.setattr(batch, "classify_frame", lost_on_the_third_batch)
+    job = BatchJob("tfidf", job_uris, "ticket_id", "body", pii_person_names=False)
+    output = tmp_path / "out" / "labels.parquet"
+    if existing is not None:
+        output.parent.mkdir()
+        output.write_bytes(existing)
+    with pytest.raises(RuntimeError, match="worker lost"):
+        classify_file(tickets_csv, output, job, RoutingSettings(), workers=0, batch_size=50)
+    assert calls == [50, 50, 50]  # two batches had been written when it failed
+    left = sorted(path.name for path in output.parent.iterdir())
+    assert left == ([] if existing is None else ["labels.parquet"])
+    if existing is not None:
+        assert output.read_bytes() == existing
+
+
+def test_a_missing_model_writes_nothing(tickets_csv, tmp_path):
+    job = BatchJob("tfidf", {"tfidf": str(tmp_path / "no-model")}, "ticket_id", "body")
+    output = tmp_path / "out" / "labels.parquet"
+    with pytest.raises(CallCenterAIError, match="no model at"):
+        classify_file(tickets_csv, output, job, RoutingSettings(), workers=0)
+    assert not output.exists() and list(output.parent.iterdir()) == []
