@@ -15,7 +15,7 @@ import json
 import logging
 import lzma
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -59,6 +59,7 @@ class DataReport:
     feedback_test: int = 0
     feedback_dropped_duplicate: int = 0  # the same text corrected twice: the latest is kept
     feedback_dropped_in_test: int = 0  # the same text as a test ticket: never trained on
+    pii_masked_rows: int = 0  # rows whose text had personal data masked (see load_tickets)
 
     def to_json(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -186,9 +187,13 @@ def load_tickets(
     *,
     deduplicate: bool = True,
     min_per_label: int = 1,
+    scrub: Callable[[str], str] | None = None,
 ) -> tuple[pd.DataFrame, DataReport]:
     """Read and clean a ticket CSV.
 
+    With ``scrub`` (the agent's PII scrubber), every text is masked first, before anything
+    else sees it: a model learns and is measured on what the agent would send it, and an e-mail
+    user name never becomes vocabulary stored in a model.
     Rows whose text is empty after normalisation or whose label is empty are dropped. With
     ``deduplicate`` (training data), texts that are equal after normalisation are kept once, and
     when they carry different labels all their rows are dropped, since no label can be trusted.
@@ -198,6 +203,8 @@ def load_tickets(
     path = Path(path)
     frame = read_csv(path, text_columns, label_column)
     report = DataReport(source=str(path), sha256=file_sha256(path), rows_read=len(frame))
+    if scrub is not None:
+        frame[TEXT], report.pii_masked_rows = scrub_texts(frame[TEXT], scrub)
 
     normalised = frame[TEXT].map(normalise_text)
     empty_text = normalised.str.len() == 0
@@ -251,6 +258,12 @@ def split_tickets(frame: pd.DataFrame, params: DataParams) -> dict[str, pd.DataF
         rest, test_size=val_share, stratify=rest[LABEL], random_state=params.seed
     )
     return {"train": train, "val": val, "test": test}
+
+
+def scrub_texts(texts: pd.Series, scrub: Callable[[str], str]) -> tuple[pd.Series, int]:
+    """``texts`` scrubbed, and how many of them changed."""
+    scrubbed = texts.map(scrub)
+    return scrubbed, int((scrubbed != texts).sum())
 
 
 def add_natural(
@@ -317,6 +330,7 @@ def prepare(
     natural_val_size: float = 0.2,
     corrections: pd.DataFrame | None = None,
     feedback_holdout: float = 0.2,
+    scrub: Callable[[str], str] | None = None,
 ) -> DataReport:
     """Clean ``input_path``, split it and write ``{train,val,test}.csv`` and the data report.
 
@@ -324,10 +338,23 @@ def prepare(
     validation splits (:func:`add_natural`). With ``corrections`` (exported from the ticket
     store), they join the train split but for a held-out share, written to
     ``feedback_test.csv`` (:func:`add_corrections`; an empty file when there are none).
+    ``scrub`` masks personal data in every text, of all three sources (:func:`load_tickets`).
     """
     frame, report = load_tickets(
-        input_path, params.text_columns, params.label_column, min_per_label=params.min_per_label
+        input_path,
+        params.text_columns,
+        params.label_column,
+        min_per_label=params.min_per_label,
+        scrub=scrub,
     )
+    if scrub is not None and natural is not None:
+        texts, masked = scrub_texts(natural[TEXT], scrub)
+        natural = natural.assign(**{TEXT: texts})
+        report.pii_masked_rows += masked
+    if scrub is not None and corrections is not None and len(corrections):
+        texts, masked = scrub_texts(corrections[TEXT], scrub)
+        corrections = corrections.assign(**{TEXT: texts})
+        report.pii_masked_rows += masked
     splits = split_tickets(frame, params)
     if natural is not None:
         splits = add_natural(splits, natural, natural_val_size, params.seed)

@@ -23,6 +23,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
+from callcenterai.agent.pii import scrub_training_text
 from callcenterai.config import DataParams
 from callcenterai.data import LABEL, LANGUAGE, SOURCE, TEXT, load_tickets, resolve_columns
 from callcenterai.errors import DataError
@@ -197,9 +198,12 @@ def evaluate_frame(
 
 
 def load_eval_data(path: Path, params: DataParams) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Read a labelled CSV for evaluation: empty rows are dropped (and counted), nothing else."""
+    """Read a labelled CSV for evaluation: PII masked as the agent masks it, empty rows dropped
+    (and counted), nothing else."""
     text_columns, label_column = resolve_columns(Path(path), params)
-    frame, report = load_tickets(path, text_columns, label_column, deduplicate=False)
+    frame, report = load_tickets(
+        path, text_columns, label_column, deduplicate=False, scrub=scrub_training_text
+    )
     return frame, {
         "path": str(path),
         "sha256": report.sha256,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
+from callcenterai.agent.pii import scrub_training_text
 from callcenterai.config import (
     MODEL_NAMES,
     PRODUCTION_ALIAS,
@@ -99,6 +100,7 @@ def stage_prepare(input_path: Path, layout: Layout, params: Params) -> DataRepor
         natural_val_size=params.natural.val_size,
         corrections=corrections,
         feedback_holdout=params.feedback.holdout,
+        scrub=scrub_training_text,
     )
 
 
@@ -146,7 +148,11 @@ def train_from_csv(
 ) -> TrainResult:
     """One-step training from a raw CSV: clean, split in memory, train on train, validate on val."""
     frame, report = load_tickets(
-        input_path, text_columns, label_column, min_per_label=params.data.min_per_label
+        input_path,
+        text_columns,
+        label_column,
+        min_per_label=params.data.min_per_label,
+        scrub=scrub_training_text,
     )
     splits = split_tickets(frame, params.data)
     report.split_sizes = {name: len(split) for name, split in splits.items()}

@@ -53,6 +53,115 @@ def test_look_alikes_are_left_alone(text):
     assert result.text == text and result.total == 0
 
 
+# Evasions: found on a normalised copy of the ticket, replaced in the original ----------------
+
+
+@pytest.mark.parametrize(
+    "text,expected,entity",
+    [
+        # A letter of another script glued to an address is not part of it.
+        ("راسلني على john.doe@gmail.comشكرا", "راسلني على [EMAIL]شكرا", "EMAIL"),
+        ("بريديjohn.doe@gmail.com", "بريدي[EMAIL]", "EMAIL"),
+        ("الحساب FR7630006000011234567890189شكرا", "الحساب [IBAN]شكرا", "IBAN"),
+        ("الرابطhttps://x.com/r?token=abc123", "الرابط[URL_SECRET]", "URL_SECRET"),
+        # Spelled-out separators.
+        ("Contact john.doe at gmail dot com please", "Contact [EMAIL] please", "EMAIL"),
+        ("mail: john.doe [at] gmail [dot] com", "mail: [EMAIL]", "EMAIL"),
+        ("mail: john.doe(at)gmail(dot)com.", "mail: [EMAIL].", "EMAIL"),
+        ("écrire à jean.dupont arobase orange point fr merci", "écrire à [EMAIL] merci", "EMAIL"),
+        ("jean.dupont arobase orange.fr", "[EMAIL]", "EMAIL"),
+        ("write to john.doe at gmail.com", "write to [EMAIL]", "EMAIL"),
+        ("write to JOHN DOT DOE AT GMAIL DOT CO DOT UK", "write to [EMAIL]", "EMAIL"),
+        ("john.doe [at] gmail.com", "[EMAIL]", "EMAIL"),
+        ("john@gmail dot com", "[EMAIL]", "EMAIL"),
+        ("email me at john dot doe at gmail dot com", "email me at [EMAIL]", "EMAIL"),
+        ("john at gmail dot com dot then call", "[EMAIL] dot then call", "EMAIL"),
+        # Look-alikes that NFKC folds, and invisible characters.
+        ("mail john.doe＠gmail.com now", "mail [EMAIL] now", "EMAIL"),
+        ("ｊｏｈｎ＠ｅｘａｍｐｌｅ．ｃｏｍ", "[EMAIL]", "EMAIL"),
+        ("mail jo\u200bhn.doe@gmail.com", "mail [EMAIL]", "EMAIL"),
+        ("mail jose\u0301@gmail.com", "mail [EMAIL]", "EMAIL"),
+        ("host １９２．１６８．１．２０ down", "host [IP_ADDRESS] down", "IP_ADDRESS"),
+        ("الخادم ١٩٢.١٦٨.١.٢٠ متوقف", "الخادم [IP_ADDRESS] متوقف", "IP_ADDRESS"),
+        (
+            "IBAN ＦＲ７６ ３０００ ６０００ ０１１２ ３４５６ ７８９０ １８９",
+            "IBAN [IBAN]",
+            "IBAN",
+        ),
+        # Other separators.
+        ("card 4111.1111.1111.1111 now", "card [CREDIT_CARD] now", "CREDIT_CARD"),
+        ("card 4111  1111  1111  1111 now", "card [CREDIT_CARD] now", "CREDIT_CARD"),
+        ("carte 4111\u00a01111\u00a01111\u00a01111", "carte [CREDIT_CARD]", "CREDIT_CARD"),
+        ("IBAN FR76-3000-6000-0112-3456-7890-189 merci", "IBAN [IBAN] merci", "IBAN"),
+        ("IBAN FR76  3000  6000  0112  3456  7890  189 merci", "IBAN [IBAN] merci", "IBAN"),
+        # Secret query parameters.
+        ("https://x.com/reset?reset_token=abc123 ok", "[URL_SECRET] ok", "URL_SECRET"),
+        ("https://x.com/cb#refresh_token=abc&id_token=def", "[URL_SECRET]", "URL_SECRET"),
+        ("https://x.com/app?lang=fr&accessToken=abc", "[URL_SECRET]", "URL_SECRET"),
+        ("https://x.com/s?client_secret=abc", "[URL_SECRET]", "URL_SECRET"),
+        ("https://b.s3.amazonaws.com/f?X-Amz-Signature=abc", "[URL_SECRET]", "URL_SECRET"),
+        ("https://x.com/login?user=bob&pass=hunter2", "[URL_SECRET]", "URL_SECRET"),
+        ("https://x.com/app;sid=abc123", "[URL_SECRET]", "URL_SECRET"),
+        ("https://x.com/app;jsessionid=abc123", "[URL_SECRET]", "URL_SECRET"),
+        ("https://x.com/verify?verification_code=123456", "[URL_SECRET]", "URL_SECRET"),
+        # IPv4 with zero-padded octets, or followed by a full stop.
+        ("host 192.168.001.010 down", "host [IP_ADDRESS] down", "IP_ADDRESS"),
+        ("The server is 10.0.0.1.", "The server is [IP_ADDRESS].", "IP_ADDRESS"),
+    ],
+)
+def test_evasions_are_replaced(text, expected, entity):
+    result = scrub_pii(text)
+    assert result.text == expected
+    assert result.counts == {entity: 1}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "meet at the office dot matrix printer",
+        "meet at office dot matrix printer",
+        "look at the site dot",
+        "see the docs at example.com and the wiki at wiki.example.org",
+        "all of us have @brightline-analytics.com addresses; rdv @ la salle.fr",
+        "x [at] y [dot] matrix",
+        "I am at home, dot com bubble",
+        "Installed version 1.2.3.4 today, then version 10.02.01.04",
+        "card 4111.1111.1111.1112 fails Luhn",
+        "ref 1234  5678  9012  3456 fails Luhn",
+        "OID 1.3.6.1.4.1.311.21.8 in the certificate",
+        "le 01.05.2024 à 10.30, montant 1.234.567,89 EUR",
+        "IBAN FR76-3000-6000-0112-3456-7890-188 has a wrong checksum",
+        "host 999.168.001.010 is not an address",
+        "https://example.com/search?q=printer&page=2&sort=date",
+        "https://maps.example.com/?zipcode=75001&keyword=vpn&passage=2",
+        "Ｏｕｔｌｏｏｋ ｖｅｒｓｉｏｎ １６．０ ｏｎ ｐｏｒｔ ８０８０",
+    ],
+)
+def test_evasion_look_alikes_are_left_alone(text):
+    result = scrub_pii(text)
+    assert result.text == text and result.total == 0
+
+
+def test_only_the_findings_change_in_a_mixed_arabic_french_ticket():
+    """Arabic with its marks, narrow no-break spaces, direction marks, isolates, CRLF, a tab, a
+    ligature and a combining accent all survive as they were; only the four findings change."""
+    parts = [
+        ("Bonjour\u202f! مرحبا، ", None),
+        ("jean.dupont＠exemple.fr", "EMAIL"),
+        (" — ma carte\u00a0", None),
+        ("4111.1111.1111.1111", "CREDIT_CARD"),
+        (" a été débitée deux fois.\r\n\tالخادم\u200f ", None),
+        ("١٩٢.١٦٨.٠٠١.٠١٠", "IP_ADDRESS"),
+        (" متوقف، والحساب\u2068", None),
+        ("FR76  3000  6000  0112  3456  7890  189", "IBAN"),
+        ("\u2069 شكرًا جزيلًا، Élodie ﷺ e\u0301\n", None),
+    ]
+    text = "".join(value for value, _ in parts)
+    result = scrub_pii(text)
+    assert result.text == "".join(value if kind is None else f"[{kind}]" for value, kind in parts)
+    assert [text[f.start : f.end] for f in result.findings] == [v for v, k in parts if k]
+
+
 def test_several_entities_and_counts():
     result = scrub_pii("Mail a@b.co or c@d.org, call +1 415-555-2671, host 10.0.0.1")
     assert result.counts == {"EMAIL": 2, "PHONE": 1, "IP_ADDRESS": 1}

@@ -168,3 +168,36 @@ def test_natural_tickets_are_weighted_in_training(tmp_path):
     assert sample_weights(train, params) is None
     train["source"] = ["kaggle", "natural", "kaggle"]
     assert sample_weights(train, params).tolist() == [1.0, 3.0, 1.0]
+
+
+def test_training_and_evaluation_texts_are_scrubbed_before_anything_sees_them(
+    tmp_path, sample_csv
+):
+    """Security review finding 9: personal data in training tickets (an e-mail seen twice, say)
+    would become vocabulary stored in the model; every text is masked as the agent masks it."""
+    from callcenterai.config import Params
+    from callcenterai.evaluate import load_eval_data
+    from callcenterai.models.tfidf import TfidfClassifier
+    from callcenterai.pipeline import Layout, stage_prepare
+
+    frame = pd.read_csv(sample_csv)
+    rows = frame.index[::10]  # about 120 tickets, in every label and every split
+    frame.loc[rows, "Document"] = (
+        frame.loc[rows, "Document"] + " contact jdoe.private@example.com or +33 6 12 34 56 78"
+    )
+    path = tmp_path / "with_pii.csv"
+    frame.to_csv(path, index=False)
+
+    layout = Layout(tmp_path / "work")
+    report = stage_prepare(path, layout, Params())
+    assert report.pii_masked_rows >= len(rows)
+    for name in ("train", "val", "test"):
+        text = (layout.processed / f"{name}.csv").read_text()
+        assert "jdoe" not in text and "12 34 56 78" not in text, name
+        assert "[EMAIL]" in text, name
+    train = read_split(layout.processed / "train.csv")
+    model = TfidfClassifier.train(train["text"], train["label"], Params().tfidf)
+    vocabulary = model.pipeline.named_steps["features"].named_transformers_["tfidf"].vocabulary_
+    assert not [term for term in vocabulary if "jdoe" in term or "private" in term]
+    evaluated, _ = load_eval_data(path, Params().data)
+    assert not evaluated["text"].str.contains("jdoe").any()
