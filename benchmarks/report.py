@@ -857,6 +857,107 @@ def render_store(result: dict) -> list[str]:
     return lines + [""]
 
 
+def render_soak(result: dict) -> list[str]:
+    config, totals, checks = result["config"], result["totals"], result["checks"]
+    lines = [
+        "## Soak with faults: the agent under steady load while its downstreams fail",
+        "",
+        f"Measured {result['measured_at']} on {result['machine']['cpus']} CPUs with "
+        f"`{result['command']}`: {result['load_seconds'] / 60:.1f} min of load, "
+        f"{result['cycles']} fault cycle(s). Real processes on loopback: an MLflow server, both "
+        "model services following `@production` (TF-IDF and a small DistilBERT in ONNX int8, "
+        "trained on the built-in sample: availability is measured, not accuracy) and the agent. "
+        f"{config['clients']} clients, each posting a ticket every "
+        f"{1 / config['rate_per_client']:.2g} s (natural en/fr/ar tickets, "
+        f"{config['forced_share']:.0%} with `force_model`); client timeout "
+        f"{config['client_timeout_s']:g} s (longer is a hang). Agent settings (the defaults): "
+        f"timeouts TF-IDF {config['tfidf_timeout_s']:g} s, transformer "
+        f"{config['transformer_timeout_s']:g} s; breaker opens after "
+        f"{config['breaker_failures']} failures, pause {config['breaker_reset_s']:g} s. Each "
+        f"cycle: SIGKILL a model service, restart it {config['kill_down_s']:g} s later; SIGSTOP "
+        f"the other for {config['freeze_s']:g} s; stop MLflow, restart the first service while "
+        "it is down, start MLflow again once the service answers `/health` (at least "
+        f"{config['mlflow_down_s']:g} s). Percentiles: the 200 answers; slowest: any answer; "
+        "in brackets, the range of the `Retry-After` values.",
+        "",
+        "| phase | s | requests | 200 | 503 + Retry-After | 503 without | 500 | other "
+        "| client timeouts | p50 / p95 / p99 ms | slowest answer ms | downstream errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in [*result["phases"], {**totals, "name": "**all**", "downstream_errors": {}}]:
+        o, lat = row["outcomes"], row["latency_200"]
+        errors = ", ".join(f"{k} {v}" for k, v in row["downstream_errors"].items())
+        wait = row.get("retry_after_s")
+        waits = f" ({wait[0]}–{wait[1]} s)" if wait else ""
+        lines.append(
+            f"| {row['name']} | {row['seconds']:.0f} | {row['requests']:,} | {o['200']:,} "
+            f"| {o['503_retry_after']:,}{waits} | {o['503_no_retry_after']} | {o['500']} "
+            f"| {o['other'] + o['connection_error']} | {o['client_timeout']} "
+            f"| {_f(lat['p50_ms'], 0)} / {_f(lat['p95_ms'], 0)} / {_f(lat.get('p99_ms'), 0)} "
+            f"| {_f(row['max_ms_any_answer'], 0)} | {errors} |"
+        )
+
+    def after(fault: dict, key: str) -> str:
+        value = fault.get(key)
+        return "never" if value is None else f"{value - fault['injected_s']:.1f} s"
+
+    lines += [
+        "",
+        "Per fault, seconds from the fault's start: the breaker seen open and closed again "
+        "(agent `/health`, sampled every 0.25 s), the service back (ready again, or SIGCONT), "
+        "its first answer through the agent after that.",
+        "",
+        "| cycle | fault | service | breaker open | breaker closed | service back "
+        "| answered again | notes |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for fault in result["faults"]:
+        notes = ""
+        if fault["fault"] == "mlflow_down":
+            notes = (
+                f"MLflow down {fault['mlflow_down_for_s']:.0f} s; the restarted service answered "
+                f"`/health` after {_f(fault['seconds_to_health_while_mlflow_down'], 1)} s "
+                f"(\"{fault.get('health_while_mlflow_down')}\", `/ready` "
+                f"{fault.get('ready_status_while_mlflow_down')}) and was ready "
+                f"{fault['seconds_from_mlflow_back_to_ready']:.1f} s after MLflow was back"
+            )
+        lines.append(
+            f"| {fault['cycle']} | {fault['fault']} | {fault['target']} "
+            f"| {after(fault, 'breaker_opened_s')} | {after(fault, 'breaker_closed_s')} "
+            f"| {after(fault, 'restored_s')} | {after(fault, 'answered_again_s')} | {notes} |"
+        )
+    lines += [
+        "",
+        "| process | RSS at start (MB) | RSS at end (MB) | starts |",
+        "|---|---|---|---|",
+    ]
+    for name, memory in result["rss_mb"].items():
+        lines.append(
+            f"| {name} | {_f(memory['start_mb'], 0)} | {_f(memory['end_mb'], 0)} "
+            f"| {memory['starts']} |"
+        )
+    agent = result["rss_mb"]["agent"]
+    verdict = {True: "yes", False: "**no**"}
+    lines += [
+        "",
+        f"The agent never restarts: RSS {_f(agent['start_mb'], 0)} MB at the start of the load, "
+        f"{_f(agent['end_mb'], 0)} MB at the end (peak {_f(agent['peak_mb'], 0)} MB, "
+        f"{checks['agent_rss_growth_mb']:+.0f} MB); a restarted service's figures are those of "
+        "its first and last process; MLflow's include its job workers.",
+        "",
+        f"No 500: {verdict[checks['no_500']]}. No hang (client timeout): "
+        f"{verdict[checks['no_client_timeout']]}. Every refusal a 503 with `Retry-After`: "
+        f"{verdict[checks['every_non_200_is_503_with_retry_after']]}. The breaker of every "
+        "killed service opened and closed again: "
+        f"{verdict[checks['breaker_opened_and_closed_for_every_killed_service']]}. Every "
+        f"faulted service answered again: {verdict[checks['recovered_after_every_fault']]}. "
+        "Services restarted while MLflow was down answered `/health` before it was back: "
+        f"{verdict[checks['services_started_while_mlflow_down']]}.",
+        "",
+    ]
+    return lines
+
+
 RENDERERS = {
     "tfidf": render_tfidf,
     "transformer": render_transformer,
@@ -872,6 +973,7 @@ RENDERERS = {
     "store": render_store,
     "feedback_loop": render_feedback_loop,
     "drift": render_drift,
+    "soak": render_soak,
 }
 
 

@@ -15,11 +15,12 @@ from callcenterai.config import Settings, get_settings
 logger = logging.getLogger(__name__)
 
 
-def setup_tracking(settings: Settings | None = None) -> str:
-    """Point MLflow at the configured store and select the project's experiment.
+def use_tracking(settings: Settings | None = None) -> str:
+    """Point MLflow at the configured store without asking it anything: what serving needs.
 
-    With no ``MLFLOW_TRACKING_URI`` the store is a local sqlite file, and the experiment's
-    artifacts go to a folder beside it, so nothing lands in the current directory.
+    A model service starts even while the tracking server is down (it says so in ``/health``
+    and asks again), so its start must not wait on the server: only the registry is asked,
+    later, by the loading thread.
     """
     settings = settings or get_settings()
     # MLflow 3 sends usage telemetry by default; call centres often run without internet.
@@ -28,6 +29,17 @@ def setup_tracking(settings: Settings | None = None) -> str:
         settings.local_mlflow_dir.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
+    return settings.tracking_uri
+
+
+def setup_tracking(settings: Settings | None = None) -> str:
+    """Point MLflow at the configured store and select the project's experiment.
+
+    With no ``MLFLOW_TRACKING_URI`` the store is a local sqlite file, and the experiment's
+    artifacts go to a folder beside it, so nothing lands in the current directory.
+    """
+    settings = settings or get_settings()
+    use_tracking(settings)
     if mlflow.get_experiment_by_name(settings.mlflow_experiment) is None:
         artifact_location = None
         if settings.uses_local_store:

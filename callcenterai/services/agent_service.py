@@ -8,7 +8,8 @@ function: the model services, the logs and the metrics never see the raw ticket.
 
 If the model the policy wanted fails, the other one answers and the explanation and
 ``callcenterai_fallbacks`` say so; if both fail, 503. A forced model that fails is a 503 too:
-the caller asked for that model, not for any answer.
+the caller asked for that model, not for any answer. Such a 503 says when to retry
+(``Retry-After``: what is left of the breaker's pause, or a couple of seconds).
 
 Every answered ticket is recorded in the ticket store (:mod:`callcenterai.tickets`), scrubbed
 text only, off the response path; its id comes back with the answer. A person corrects a
@@ -39,11 +40,17 @@ from callcenterai.agent.routing import TFIDF, TRANSFORMER, needs_transformer, pl
 from callcenterai.agent.ticket import Scrubbed
 from callcenterai.config import Settings, get_settings
 from callcenterai.drift import Profile, compare, live_profile, load_reference
-from callcenterai.errors import CallCenterAIError, one_line
-from callcenterai.services.common import body_limit, check_text, install_common
+from callcenterai.errors import CallCenterAIError, ConfigurationError, one_line
+from callcenterai.services.common import (
+    body_limit,
+    check_text,
+    declare_input_limits,
+    install_common,
+)
 from callcenterai.services.downstream import DownstreamError, ModelClient
 from callcenterai.services.metrics import AgentMetrics
 from callcenterai.services.schemas import (
+    CURSOR_PATTERN,
     TICKET_ID_PATTERN,
     AgentHealth,
     Alternative,
@@ -75,6 +82,10 @@ from callcenterai.tickets.writer import TicketWriter
 logger = logging.getLogger(__name__)
 ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 413, 422, 503)}
 TICKET_ERRORS = {code: {"model": ErrorBody} for code in (401, 404, 422, 503)}
+FEEDBACK_ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 413, 422, 503)}
+# Added to the ``[{"APIKeyHeader": []}]`` FastAPI declares for a route that reads the key: "or no
+# key" (OpenAPI's empty requirement), for the probes that answer everyone and say more with it.
+OPTIONAL_KEY = {"security": [{}]}
 ALTERNATIVES = 3
 TicketId = Annotated[str, Path(pattern=TICKET_ID_PATTERN, description="From /classify.")]
 STORE_RETRY_AFTER_S = "5"
@@ -145,6 +156,11 @@ class Agent:
         except DownstreamError as exc:
             failures[kind] = exc.reason
 
+    def _retry_after(self, failures: dict[str, str]) -> dict[str, str]:
+        """``Retry-After`` of a 503: when the first of the failed services may answer again."""
+        seconds = min(self.clients[kind].retry_after_s for kind in failures)
+        return {"Retry-After": str(seconds)}
+
     async def classify(self, request: ClassifyRequest) -> ClassifyResponse:
         # CPU work (the name model takes a few ms): off the event loop, so that other tickets'
         # downstream calls go on meanwhile.
@@ -170,7 +186,9 @@ class Agent:
         if plan.forced:
             if failures:
                 raise HTTPException(
-                    503, f"the forced model is unavailable: {plan.first} ({failures[plan.first]})"
+                    503,
+                    f"the forced model is unavailable: {plan.first} ({failures[plan.first]})",
+                    headers=self._retry_after(failures),
                 )
         elif plan.first == TFIDF:
             consult = TFIDF not in answers or needs_transformer(
@@ -183,7 +201,11 @@ class Agent:
 
         if not answers:
             detail = ", ".join(f"{kind} ({reason})" for kind, reason in failures.items())
-            raise HTTPException(503, f"no model service answered: {detail}; retry later")
+            raise HTTPException(
+                503,
+                f"no model service answered: {detail}; retry later",
+                headers=self._retry_after(failures),
+            )
         decision = decide(plan, signals, self.policy, answers, failures)
         self._observe(decision, scrubbed)
         answer = decision.answer
@@ -463,18 +485,44 @@ def notice(downstream: dict[str, dict]) -> str | None:
     return f"The {service} service {why}: {answering} answers every ticket until it is ready."
 
 
-def api_key_guard(settings: Settings):
-    """A dependency that requires ``X-API-Key`` when a key is configured (constant-time check)."""
-    header = APIKeyHeader(name="X-API-Key", auto_error=False)
+def key_matches(settings: Settings, key: str | None) -> bool:
+    """Whether ``key`` is the configured API key (constant-time); always true without one."""
+    if settings.api_key is None:
+        return True
+    # Compared as UTF-8 bytes: compare_digest refuses non-ASCII str (a 500 otherwise).
+    given = (key or "").encode("utf-8", "surrogateescape")
+    return bool(key) and secrets.compare_digest(
+        given, settings.api_key.get_secret_value().encode("utf-8")
+    )
 
-    def check(key: str | None = Depends(header)) -> None:
-        expected = settings.api_key.get_secret_value() if settings.api_key else None
-        # Compared as UTF-8 bytes: compare_digest refuses non-ASCII str (a 500 otherwise).
-        given = (key or "").encode("utf-8", "surrogateescape")
-        if expected and not (key and secrets.compare_digest(given, expected.encode("utf-8"))):
+
+API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def api_key_guard(settings: Settings):
+    """A dependency that requires ``X-API-Key`` when a key is configured."""
+
+    def check(key: str | None = Depends(API_KEY_HEADER)) -> None:
+        if not key_matches(settings, key):
             raise HTTPException(401, "missing or wrong API key: send it in the X-API-Key header")
 
     return check
+
+
+def check_authentication(settings: Settings) -> None:
+    """Fail closed when a key is required and missing; say loudly when the agent is open."""
+    if settings.api_key is not None:
+        return
+    if settings.require_api_key:
+        raise ConfigurationError(
+            "CALLCENTERAI_REQUIRE_API_KEY is true but CALLCENTERAI_API_KEY is unset or empty: "
+            "refusing to serve without authentication; set the key (in Kubernetes: the Secret "
+            "named by agent.apiKey.existingSecret) or unset CALLCENTERAI_REQUIRE_API_KEY"
+        )
+    logger.warning(
+        "no API key set (CALLCENTERAI_API_KEY): /classify and /tickets accept anyone; "
+        "set one for any deployment beyond this machine"
+    )
 
 
 def chat_page(settings: Settings) -> str:
@@ -484,6 +532,7 @@ def chat_page(settings: Settings) -> str:
 
 def create_agent_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    check_authentication(settings)
     # httpx logs every downstream call at INFO; the agent logs one line per ticket instead.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     metrics = AgentMetrics("agent")
@@ -509,9 +558,14 @@ def create_agent_app(settings: Settings | None = None) -> FastAPI:
         "and explains the choice. Chat page at `/`.",
         version="0.1.0",
         lifespan=lifespan,
+        # With a key, the schema (every route and limit) is not for anyone who asks.
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url="/redoc" if settings.docs_enabled else None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.agent = agent
     install_common(app, metrics, body_limit(settings))
+    declare_input_limits(app, settings)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -537,7 +591,7 @@ def create_agent_app(settings: Settings | None = None) -> FastAPI:
     @app.post(
         "/tickets/{ticket_id}/feedback",
         response_model=FeedbackResponse,
-        responses=TICKET_ERRORS,
+        responses=FEEDBACK_ERRORS,
         dependencies=guard,
     )
     def feedback(ticket_id: TicketId, body: FeedbackRequest) -> FeedbackResponse:
@@ -549,7 +603,7 @@ def create_agent_app(settings: Settings | None = None) -> FastAPI:
     )
     def review(
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
-        cursor: Annotated[str | None, Query(max_length=80)] = None,
+        cursor: Annotated[str | None, Query(max_length=80, pattern=CURSOR_PATTERN)] = None,
     ) -> ReviewPage:
         """Tickets that need a human, most uncertain first (a page, and the next page's cursor)."""
         return agent.review(limit, cursor)
@@ -564,15 +618,26 @@ def create_agent_app(settings: Settings | None = None) -> FastAPI:
         """One stored ticket: its scrubbed text, its answer and its correction."""
         return agent.ticket(ticket_id)
 
-    @app.get("/health", response_model=AgentHealth)
-    async def health() -> AgentHealth:
-        """Liveness (always 200 while the agent runs) and the state of both model services."""
-        return await agent.health()
-
-    @app.get("/ready", response_model=AgentHealth, responses={503: {"model": AgentHealth}})
-    async def ready() -> JSONResponse:
-        """200 when at least one model service is ready, else 503."""
+    async def health_for(key: str | None) -> AgentHealth:
+        """Everything with the key (or without a key configured); else only the status and the
+        notice: internal URLs, versions, breaker and routing thresholds are not public."""
         body = await agent.health()
+        return body if key_matches(settings, key) else AgentHealth.public(body)
+
+    @app.get("/health", response_model=AgentHealth, openapi_extra=OPTIONAL_KEY)
+    async def health(key: Annotated[str | None, Depends(API_KEY_HEADER)] = None) -> AgentHealth:
+        """Liveness (always 200 while the agent runs) and the state of both model services."""
+        return await health_for(key)
+
+    @app.get(
+        "/ready",
+        response_model=AgentHealth,
+        responses={503: {"model": AgentHealth}},
+        openapi_extra=OPTIONAL_KEY,
+    )
+    async def ready(key: Annotated[str | None, Depends(API_KEY_HEADER)] = None) -> JSONResponse:
+        """200 when at least one model service is ready, else 503."""
+        body = await health_for(key)
         return JSONResponse(body.model_dump(), status_code=503 if body.status == "down" else 200)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from callcenterai.config import Settings
 from callcenterai.services.metrics import MetricsMiddleware, ServiceMetrics, endpoint_of
+from callcenterai.services.schemas import declare_limits
 
 
 def check_text(text: str, settings: Settings, field: str = "text") -> None:
@@ -58,8 +59,10 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
 
 def body_limit(settings: Settings, texts: int = 1) -> int:
     """The most bytes a request body may have: ``texts`` tickets of the longest allowed text,
-    each character as JSON's longest escape (6 bytes), and room for the rest of the body."""
-    return 6 * settings.max_text_chars * texts + 16_384
+    each character as JSON's longest escape (12 bytes: a character beyond the BMP, such as an
+    emoji, is a surrogate pair ``\\ud83d\\ude00`` in ASCII-only JSON, the default of Python's
+    ``json.dumps``), and room for the rest of the body."""
+    return 12 * settings.max_text_chars * texts + 16_384
 
 
 class BodyLimitMiddleware:
@@ -95,6 +98,17 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, limited, send)
+
+
+def declare_input_limits(app: FastAPI, settings: Settings) -> None:
+    """Serve an OpenAPI schema that states this process's limits (``max_text_chars``,
+    ``max_batch_size``): they are settings, and generated clients should know the ones in force."""
+    generate = app.openapi  # FastAPI's, which builds the schema once and keeps it
+
+    def openapi() -> dict:
+        return declare_limits(generate(), settings.max_text_chars, settings.max_batch_size)
+
+    app.openapi = openapi
 
 
 def install_common(app: FastAPI, metrics: ServiceMetrics, max_body_bytes: int) -> None:

@@ -23,6 +23,10 @@ from circuitbreaker import STATE_HALF_OPEN, CircuitBreaker, CircuitBreakerError
 from callcenterai.services.metrics import AgentMetrics
 from callcenterai.services.schemas import Prediction
 
+# Retry-After (seconds) of a call that failed with the breaker still closed (a timeout, a
+# refused connection, a model still loading): such failures often pass within seconds.
+RETRY_AFTER_S = 2
+
 
 class DownstreamError(Exception):
     def __init__(self, service: str, reason: str):
@@ -62,6 +66,14 @@ class ModelClient:
     @property
     def breaker_state(self) -> str:
         return self.breaker.state
+
+    @property
+    def retry_after_s(self) -> int:
+        """Seconds before this service is worth asking again: what is left of an open breaker's
+        pause (it refuses every call until then), else :data:`RETRY_AFTER_S`."""
+        if self.breaker.opened:
+            return max(1, int(self.breaker.open_remaining))
+        return RETRY_AFTER_S
 
     async def predict(self, text: str, explain: bool = False) -> Prediction:
         """The service's ``/predict`` answer, validated; raises :class:`DownstreamError`.

@@ -129,6 +129,16 @@ class ModelMetrics(ServiceMetrics):
             registry=self.registry,
         )
         self.reload_failed.labels(service).set(0)
+        self.micro_batch_dropped = Counter(
+            "callcenterai_micro_batch_dropped",
+            "Single-ticket /predict requests the micro-batcher did not compute, by reason: "
+            "queue_full (answered 503 with Retry-After), cancelled (the client was gone before "
+            "its turn).",
+            ["service", "reason"],
+            registry=self.registry,
+        )
+        for reason in ("queue_full", "cancelled"):
+            self.micro_batch_dropped.labels(service, reason)
 
 
 AGENT_LANGUAGES = ("en", "fr", "ar", "und")

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from callcenterai.config import Settings, get_settings
@@ -30,7 +30,13 @@ from callcenterai.errors import CallCenterAIError
 from callcenterai.models.base import Classifier, top_labels
 from callcenterai.models.store import is_mlflow_uri, load_classifier
 from callcenterai.registry import alias_version, parse_alias_uri
-from callcenterai.services.common import body_limit, check_batch, check_text, install_common
+from callcenterai.services.common import (
+    body_limit,
+    check_batch,
+    check_text,
+    declare_input_limits,
+    install_common,
+)
 from callcenterai.services.metrics import ModelMetrics
 from callcenterai.services.schemas import (
     BatchPrediction,
@@ -42,7 +48,7 @@ from callcenterai.services.schemas import (
     PredictRequest,
     Term,
 )
-from callcenterai.tracking import setup_tracking
+from callcenterai.tracking import use_tracking
 
 logger = logging.getLogger(__name__)
 ERRORS = {code: {"model": ErrorBody} for code in (400, 413, 422, 503)}
@@ -206,6 +212,10 @@ def predictions_from(
     return results
 
 
+BUSY_RETRY_AFTER_S = "1"  # a micro-batch takes milliseconds: the queue drains within a second
+CLIENT_GONE = "the client closed the request before its turn; nothing was computed"  # to nobody
+
+
 class MicroBatcher:
     """Joins concurrent single-ticket requests into one model call.
 
@@ -213,22 +223,47 @@ class MicroBatcher:
     inference); under concurrent load this raises throughput (see reports/benchmark.md). Requests
     that queued while the model was busy form the next batch; the first request may also wait up
     to ``wait_ms`` for others (0 by default: no added latency). ``max_size`` 1 turns it off.
+
+    At most ``queue_size`` requests wait: past that the model cannot keep up, a longer queue
+    would only make every answer later than its client waits, so a request is refused at once
+    (503 with Retry-After; the agent answers with the other model). A request whose client has
+    gone before its turn (it hung up, or its task was cancelled) is dropped, not computed.
+    ``dropped`` counts both, by reason (``queue_full``, ``cancelled``).
     """
 
-    def __init__(self, run_model, max_size: int, wait_ms: float):
+    def __init__(
+        self,
+        run_model,
+        max_size: int,
+        wait_ms: float,
+        queue_size: int = 256,
+        dropped: Callable[[str], None] = lambda reason: None,
+    ):
         self.run_model, self.max_size, self.wait = run_model, max_size, wait_ms / 1000
+        self.queue_size, self.dropped = queue_size, dropped
         self.queue: asyncio.Queue | None = None
         self.worker: asyncio.Task | None = None
 
-    async def predict(self, model, text: str) -> Prediction:
+    async def predict(self, model, text: str, disconnected=None) -> Prediction:
+        """``disconnected``: an async callable, true once the client is gone
+        (``Request.is_disconnected``)."""
         if self.max_size <= 1:
             (prediction,) = await self.run_model(predictions_from, model, [text])
             return prediction
         if self.worker is None or self.worker.done():
-            self.queue = asyncio.Queue()
+            self.queue = asyncio.Queue(maxsize=self.queue_size)
             self.worker = asyncio.create_task(self._work())
         future = asyncio.get_running_loop().create_future()
-        await self.queue.put((model, text, future))
+        try:
+            self.queue.put_nowait((model, text, future, disconnected))
+        except asyncio.QueueFull:
+            self.dropped("queue_full")
+            raise HTTPException(
+                503,
+                f"the service is busy: {self.queue_size} requests are already waiting for the "
+                f"model; retry in {BUSY_RETRY_AFTER_S} s",
+                headers={"Retry-After": BUSY_RETRY_AFTER_S},
+            ) from None
         return await future
 
     async def _collect(self) -> list:
@@ -248,10 +283,27 @@ class MicroBatcher:
                 break
         return batch
 
+    async def _abandoned(self, future: asyncio.Future, disconnected) -> bool:
+        if future.done():  # its request was cancelled
+            self.dropped("cancelled")
+            return True
+        try:
+            gone = disconnected is not None and await disconnected()
+        except Exception:  # noqa: BLE001 - unknown: compute it, the worker must not die
+            gone = False
+        if gone:
+            self.dropped("cancelled")
+            future.set_exception(HTTPException(499, CLIENT_GONE))
+        return gone
+
     async def _work(self) -> None:
         while True:
             batch = await self._collect()
-            waiting = [(text, future) for _, text, future in batch if not future.done()]
+            waiting = [
+                (text, future)
+                for _, text, future, disconnected in batch
+                if not await self._abandoned(future, disconnected)
+            ]
             if not waiting:
                 continue
             try:
@@ -273,7 +325,7 @@ class MicroBatcher:
             self.worker.cancel()
             self.worker = None
         while self.queue is not None and not self.queue.empty():
-            _, _, future = self.queue.get_nowait()
+            _, _, future, _ = self.queue.get_nowait()
             if not future.done():
                 future.set_exception(RuntimeError("service shutting down"))
 
@@ -281,7 +333,7 @@ class MicroBatcher:
 def default_loader(kind: str, uri: str, settings: Settings) -> Callable[[], object]:
     def load():
         if is_mlflow_uri(uri):
-            setup_tracking(settings)
+            use_tracking(settings)
         options = {}
         if settings.inference_threads and kind == "transformer":
             options["threads"] = settings.inference_threads
@@ -296,7 +348,7 @@ def follows_alias(uri: str, settings: Settings) -> bool:
 
 
 def alias_source(kind: str, uri: str, settings: Settings) -> AliasSource:
-    setup_tracking(settings)
+    use_tracking(settings)
     name, _, _ = parse_alias_uri(uri)
     return AliasSource(
         uri, lambda version: default_loader(kind, f"models:/{name}/{version}", settings)()
@@ -338,7 +390,13 @@ def create_model_app(
     async def run_model(function, *args):
         return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
 
-    batcher = MicroBatcher(run_model, settings.micro_batch_size, settings.micro_batch_wait_ms)
+    batcher = MicroBatcher(
+        run_model,
+        settings.micro_batch_size,
+        settings.micro_batch_wait_ms,
+        settings.micro_batch_queue_size,
+        dropped=lambda reason: metrics.micro_batch_dropped.labels(kind, reason).inc(),
+    )
 
     async def follow() -> None:
         loop = asyncio.get_running_loop()
@@ -376,10 +434,12 @@ def create_model_app(
         lifespan=lifespan,
     )
     app.state.model_state = state
+    app.state.batcher = batcher
     install_common(app, metrics, body_limit(settings, texts=settings.max_batch_size))
+    declare_input_limits(app, settings)
 
     @app.post("/predict", response_model=Prediction, responses=ERRORS)
-    async def predict(request: PredictRequest) -> Prediction:
+    async def predict(request: PredictRequest, http: Request) -> Prediction:
         check_text(request.text, settings)
         model = state.require()
         if request.explain:
@@ -387,7 +447,7 @@ def create_model_app(
                 predictions_from, model, [request.text], True, settings.explain_top_k
             )
         else:
-            prediction = await batcher.predict(model, request.text)
+            prediction = await batcher.predict(model, request.text, http.is_disconnected)
         metrics.observe_predictions(model.name, [prediction.label], [prediction.confidence])
         return prediction
 

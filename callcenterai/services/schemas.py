@@ -1,32 +1,79 @@
-"""Request and response bodies of the model services, with the examples OpenAPI shows."""
+"""Request and response bodies of the services, with the examples OpenAPI shows.
+
+The contract is for generated clients, so it says what the servers enforce. Request bodies are
+strict (``explain: 0`` or ``"true"`` is not a boolean) and take no unknown fields. The
+input limits are runtime settings, so a model only marks where one applies (``LIMIT``) and
+:func:`declare_limits` writes the configured values into each app's schema; the server checks
+them itself (``common.check_text``), with the statuses and messages a client can act on (413 for
+too long, 422 for blank), which pydantic's own constraints would replace.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 EXAMPLE_TICKET = "Hello, my laptop screen stays black since this morning. Can you replace it?"
+
+# What ``str.isspace`` counts as whitespace (what ``str.strip`` removes before check_text's
+# emptiness test), spelled so that Python's ``re`` and ECMA-262, JSON Schema's regular expressions,
+# read the class alike (their ``\s`` differ: \x1c-\x1f, \x85, \ufeff).
+WHITESPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK = f"[^{WHITESPACE}]"  # unanchored: somewhere in the text, one character that is not
+LIMIT = "x-callcenterai-limit"  # marks a field for declare_limits: "text" or "batch"
+
+
+def text_schema(max_text_chars: int) -> dict[str, Any]:
+    """check_text's rules for one ticket, as JSON Schema (lengths count code points in both)."""
+    return {"minLength": 1, "maxLength": max_text_chars, "pattern": NOT_BLANK}
+
+
+def declare_limits(openapi: Any, max_text_chars: int, max_batch_size: int) -> Any:
+    """Replace, in place, each ``LIMIT`` mark of an OpenAPI document with the configured limit;
+    returns the document. Idempotent: the marks are gone after the first call."""
+    if isinstance(openapi, dict):
+        kind = openapi.pop(LIMIT, None)
+        if kind == "text":
+            openapi.update(text_schema(max_text_chars))
+        elif kind == "batch":
+            openapi.update(minItems=1, maxItems=max_batch_size)
+        for value in openapi.values():
+            declare_limits(value, max_text_chars, max_batch_size)
+    elif isinstance(openapi, list):
+        for value in openapi:
+            declare_limits(value, max_text_chars, max_batch_size)
+    return openapi
+
+
+TicketText = Annotated[str, Field(json_schema_extra={LIMIT: "text"})]
+REQUEST = ConfigDict(extra="forbid", strict=True)
 
 
 class PredictRequest(BaseModel):
     model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"text": EXAMPLE_TICKET, "explain": True}]},
+        **REQUEST, json_schema_extra={"examples": [{"text": EXAMPLE_TICKET, "explain": True}]}
     )
-    text: str = Field(description="Raw ticket text; the shared normaliser is applied inside.")
+    text: TicketText = Field(
+        description="Raw ticket text; the shared normaliser is applied inside. Not blank, at "
+        "most the service's limit (413 past it)."
+    )
     explain: bool = Field(False, description="Return the terms behind the prediction (TF-IDF).")
 
 
 class BatchRequest(BaseModel):
     model_config = ConfigDict(
-        extra="forbid",
+        **REQUEST,
         json_schema_extra={
             "examples": [{"texts": [EXAMPLE_TICKET, "I need admin rights to install Python"]}]
         },
     )
-    texts: list[str] = Field(description="Tickets, answered in the same order.")
+    texts: list[TicketText] = Field(
+        description="Tickets, answered in the same order: at least one, at most the service's "
+        "batch limit (413 past it).",
+        json_schema_extra={LIMIT: "batch"},
+    )
 
 
 class ModelRef(BaseModel):
@@ -102,7 +149,7 @@ EXAMPLE_AGENT_TICKET = (
 
 class ClassifyRequest(BaseModel):
     model_config = ConfigDict(
-        extra="forbid",
+        **REQUEST,
         json_schema_extra={
             "examples": [
                 {"text": EXAMPLE_AGENT_TICKET, "channel": "email"},
@@ -110,7 +157,10 @@ class ClassifyRequest(BaseModel):
             ]
         },
     )
-    text: str = Field(description="Raw ticket text; PII is scrubbed before anything else.")
+    text: TicketText = Field(
+        description="Raw ticket text; PII is scrubbed before anything else. Not blank, at most "
+        "the agent's limit, before and after masking (413 past it)."
+    )
     channel: Literal["email", "chat", "phone"] | None = Field(
         None, description="Where the ticket came from (recorded, not used for routing)."
     )
@@ -150,6 +200,9 @@ class Explanation(BaseModel):
 
 
 TICKET_ID_PATTERN = r"^[0-9a-f]{32}$"
+# A review-queue cursor as tickets.store hands it out: the last ticket's uncertainty (a float's
+# repr) and id. Anything else is refused (422) before the store is asked.
+CURSOR_PATTERN = r"^-?[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?~[0-9a-f]{32}$"
 
 
 class Alternative(BaseModel):
@@ -235,7 +288,7 @@ class StoreHealth(BaseModel):
 
 
 class FeedbackRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"label": "Access"}]})
+    model_config = ConfigDict(**REQUEST, json_schema_extra={"examples": [{"label": "Access"}]})
     label: str = Field(
         min_length=1, max_length=128, description="The correct category (the model's label set)."
     )
@@ -253,9 +306,15 @@ class FeedbackResponse(BaseModel):
     previous: str | None = None
 
 
+def _utc(moment: datetime) -> datetime:
+    """The store records UTC, but SQLite gives it back without a zone, and a date-time without
+    an offset is not RFC 3339 (what OpenAPI's ``date-time`` means): name the zone."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
 class StoredTicket(BaseModel):
     ticket_id: str
-    created_at: datetime
+    created_at: Annotated[datetime, AfterValidator(_utc)] = Field(description="When, in UTC.")
     text: str = Field(description="The scrubbed text (personal data masked).")
     channel: str | None = None
     language: LanguageInfo
@@ -276,16 +335,26 @@ class StoredTicket(BaseModel):
 
 class ReviewPage(BaseModel):
     tickets: list[StoredTicket] = Field(description="Most uncertain first.")
-    next_cursor: str | None = Field(None, description="Pass as cursor for the next page.")
+    next_cursor: str | None = Field(
+        None,
+        description="Pass as cursor for the next page.",
+        json_schema_extra={"pattern": CURSOR_PATTERN},
+    )
     waiting: int = Field(description="Uncorrected tickets in the queue in all.")
 
 
 class AgentHealth(BaseModel):
+    """The agent's state. Without the API key (when one is set) only ``status`` and ``notice``."""
+
     status: str = Field(description="ok (both ready), degraded (one) or down (none)")
     notice: str | None = Field(
         None, description="What a user should know when a model is not ready (else null)."
     )
-    downstream: dict[str, DownstreamHealth]
-    pii_person_names: bool
-    store: StoreHealth
-    routing: dict[str, float | str | list[str]]
+    downstream: dict[str, DownstreamHealth] | None = None
+    pii_person_names: bool | None = None
+    store: StoreHealth | None = None
+    routing: dict[str, float | str | list[str]] | None = None
+
+    @classmethod
+    def public(cls, full: "AgentHealth") -> "AgentHealth":
+        return cls(status=full.status, notice=full.notice)

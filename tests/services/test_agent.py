@@ -460,3 +460,58 @@ def test_an_oversized_body_is_refused_while_it_is_read_before_the_key_check(mode
         metrics = client.get("/metrics").text
         refused = re.findall(r'callcenterai_requests_total\{[^}]*status="413"\} ([0-9.]+)', metrics)
         assert sum(map(float, refused)) == 2  # both counted (unmatched before routing, or route)
+
+
+def test_with_a_key_only_the_public_routes_say_anything_without_it(model_services):
+    """Security review finding 6: with a key set, /docs and /openapi.json are off (unless asked
+    for), and /health and /ready tell an anonymous caller the status and notice only."""
+    with agent_client(model_services, api_key="s3cret-key") as client:
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            assert client.get(path).status_code == 404, path
+        anonymous = client.get("/health").json()
+        assert anonymous["status"] == "ok"
+        assert {k for k, v in anonymous.items() if v is not None} <= {"status", "notice"}
+        assert "127.0.0.1" not in client.get("/ready").text
+        full = client.get("/health", headers={"X-API-Key": "s3cret-key"}).json()
+        assert set(full["downstream"]) == {"tfidf", "transformer"} and full["routing"]
+    with agent_client(model_services, api_key="s3cret-key", api_docs=True) as client:
+        assert client.get("/openapi.json").status_code == 200
+    with agent_client(model_services) as client:  # no key: a development agent, docs on
+        assert client.get("/openapi.json").status_code == 200
+        assert client.get("/health").json()["downstream"]
+
+
+@pytest.mark.parametrize("key", [None, "", "   "])
+def test_a_required_key_that_is_missing_or_blank_stops_the_agent(model_services, key, caplog):
+    """Finding 5: a missing or empty Secret must not mean "no authentication"."""
+    from callcenterai.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="refusing to serve without authentication"):
+        agent_client(model_services, api_key=key, require_api_key=True)
+    # Not required: the agent starts, open, and says so loudly.
+    with caplog.at_level(logging.WARNING, logger="callcenterai.services.agent_service"):
+        with agent_client(model_services, api_key=key) as client:
+            assert classify(client, "my laptop is broken").status_code == 200
+    assert "no API key set" in caplog.text
+
+
+def test_a_required_key_refusal_is_one_line_from_the_command_line(tmp_path):
+    env = {
+        **os.environ,
+        "CALLCENTERAI_REQUIRE_API_KEY": "true",
+        "CALLCENTERAI_API_KEY": "",
+        "CALLCENTERAI_HOME": str(tmp_path),
+        "CALLCENTERAI_STORE_ENABLED": "false",
+    }
+    import subprocess
+
+    done = subprocess.run(  # nosec B603 - fixed argv
+        [sys.executable, "-m", "callcenterai", "serve", "agent", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().startswith("error: CALLCENTERAI_REQUIRE_API_KEY is true")
+    assert "Traceback" not in done.stderr

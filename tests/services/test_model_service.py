@@ -233,3 +233,148 @@ def test_alias_state_waits_swaps_keeps_the_old_model_on_failure_and_recovers(tfi
     assert 'callcenterai_model_reloads_total{outcome="loaded",service="tfidf"} 3.0' in text
     assert 'callcenterai_model_reloads_total{outcome="failed",service="tfidf"} 1.0' in text
     assert 'callcenterai_model_reload_failed{service="tfidf"} 0.0' in text
+
+
+def blocked_model(tfidf_dir):
+    """A real model whose calls wait for ``release``: requests queue behind the first call."""
+    import threading
+
+    from callcenterai.models.base import Classifier
+    from callcenterai.models.store import load_classifier
+
+    model = load_classifier(str(tfidf_dir))
+    entered, release, computed = threading.Event(), threading.Event(), []
+
+    class BlockedModel(Classifier):
+        name, version, labels = model.name, model.version, model.labels
+
+        def predict_proba(self, texts):
+            computed.extend(texts)
+            entered.set()
+            release.wait(30)
+            return model.predict_proba(texts)
+
+    return BlockedModel, entered, release, computed
+
+
+def wait_until(condition, timeout: float = 10) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_full_micro_batch_queue_answers_503_with_retry_after(tfidf_dir):
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    from callcenterai.config import Settings
+
+    BlockedModel, entered, release, computed = blocked_model(tfidf_dir)
+    settings = Settings(micro_batch_size=8, micro_batch_queue_size=2)
+    app = create_model_app("tfidf", settings, loader=BlockedModel, model_uri="blocked")
+    with TestClient(app) as client, ThreadPoolExecutor(4) as pool:
+        wait_ready(client)
+        try:
+            first = pool.submit(client.post, "/predict", json={"text": TICKET})
+            assert entered.wait(10)  # its batch is in the model: the queue is empty
+            queued = [pool.submit(client.post, "/predict", json={"text": TICKET}) for _ in "abc"]
+            done, _ = wait(queued, timeout=10, return_when=FIRST_COMPLETED)
+            assert done, "no request was refused while the queue was full"
+            (refused,) = done
+            response = refused.result()
+            assert response.status_code == 503
+            assert response.headers["retry-after"].isdigit()
+            assert "2 requests are already waiting" in response.json()["detail"]
+        finally:
+            release.set()
+        answered = [future.result() for future in [first, *queued] if future is not refused]
+        assert [r.status_code for r in answered] == [200, 200, 200]
+        metrics = client.get("/metrics").text
+    assert len(computed) == 3
+    assert 'callcenterai_micro_batch_dropped_total{reason="queue_full",service="tfidf"} 1.0' in (
+        metrics
+    )
+    assert 'callcenterai_errors_total{endpoint="/predict",service="tfidf",type="http_503"}' in (
+        metrics
+    )
+
+
+async def post_and_hang_up(app, text: str) -> list[dict]:
+    """POST /predict straight to the ASGI app, from a client that is gone once the body is sent
+    (what uvicorn reports after a client timed out and closed its connection)."""
+    import json
+
+    body = json.dumps({"text": text}).encode()
+    incoming = [{"type": "http.request", "body": body, "more_body": False}]
+    sent = []
+
+    async def receive():
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/predict", "raw_path": b"/predict", "query_string": b"",
+        "root_path": "", "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
+        "headers": [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode())],
+    }  # fmt: skip
+    await app(scope, receive, send)
+    return sent
+
+
+def test_requests_whose_client_is_gone_are_not_computed(tfidf_dir):
+    """Queued behind a busy model: one client hangs up, one request is cancelled; neither is
+    computed when the model is free again, the request that still waits is."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from callcenterai.config import Settings
+
+    BlockedModel, entered, release, computed = blocked_model(tfidf_dir)
+    settings = Settings(micro_batch_size=8)
+    app = create_model_app("tfidf", settings, loader=BlockedModel, model_uri="blocked")
+    hung_up, cancelled, waiting = "ticket A hung up", "ticket B cancelled", "ticket C waits"
+    with TestClient(app) as client, ThreadPoolExecutor(2) as pool:
+        wait_ready(client)
+        queue = lambda: app.state.batcher.queue.qsize()  # noqa: E731
+        try:
+            first = pool.submit(client.post, "/predict", json={"text": TICKET})
+            assert entered.wait(10)
+            gone = client.portal.start_task_soon(post_and_hang_up, app, hung_up)
+            wait_until(lambda: queue() == 1)
+            dropped = client.portal.start_task_soon(post_and_hang_up, app, cancelled)
+            wait_until(lambda: queue() == 2)
+            dropped.cancel()
+            answered = pool.submit(client.post, "/predict", json={"text": waiting})
+            wait_until(lambda: queue() == 3)
+        finally:
+            release.set()
+        assert first.result().status_code == 200 and answered.result().status_code == 200
+        assert gone.result(10)[0]["status"] == 499  # to nobody: the client is gone
+        metrics = client.get("/metrics").text
+    assert computed == [TICKET, waiting]
+    assert 'callcenterai_micro_batch_dropped_total{reason="cancelled",service="tfidf"} 2.0' in (
+        metrics
+    )
+
+
+def test_a_ticket_at_the_length_limit_fits_the_body_limit_in_any_json(tfidf_dir):
+    """The body limit must admit every valid request: a ticket of the longest allowed text,
+    every character an emoji, sent as ASCII-only JSON (Python's default: 12 bytes each)."""
+    import json
+
+    from callcenterai.config import Settings
+    from tests.services.conftest import ready_client
+
+    settings = Settings(max_text_chars=5000, max_batch_size=1)
+    body = json.dumps({"text": "\U0001f4bb" * settings.max_text_chars}).encode()
+    assert len(body) > 6 * settings.max_text_chars + 16_384  # over the old limit
+    for client in ready_client("tfidf", tfidf_dir, settings):
+        response = client.post(
+            "/predict", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 200, response.text

@@ -1,0 +1,77 @@
+"""What the soak with faults (benchmarks/soak.py) found, each pinned by a test of its own:
+
+- the agent's 503s (no model answered, a forced model unavailable) had no ``Retry-After``: a
+  client could not tell when to come back;
+- a model service following a registry alias did not start while MLflow was down: building
+  the app asked the tracking server for the experiment, under MLflow's retry schedule (about
+  four minutes of back-off), then exited; nothing answered ``/health`` meanwhile.
+"""
+
+import time
+
+from fastapi.testclient import TestClient
+
+from benchmarks.soak import tracking_at
+from callcenterai.config import Settings
+from callcenterai.services.agent_service import create_agent_app
+from callcenterai.services.model_service import create_model_app
+from tests.conftest import free_port
+
+
+def test_a_503_from_the_agent_says_when_to_retry():
+    """Both model services refuse connections: 503 with a couple of seconds to wait while the
+    breakers are closed, then what is left of the breakers' pause once they are open."""
+    nothing = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    settings = Settings(
+        tfidf_url=nothing,
+        transformer_url=nothing,
+        breaker_failures=2,
+        breaker_reset_s=30,
+        pii_person_names=False,
+        store_enabled=False,
+    )
+    with TestClient(create_agent_app(settings)) as client:
+        first = client.post("/classify", json={"text": "my laptop screen is broken"})
+        assert first.status_code == 503 and "no model service answered" in first.json()["detail"]
+        assert first.headers["retry-after"] == "2"  # one failure each: breakers still closed
+
+        second = client.post("/classify", json={"text": "my laptop screen is broken"})
+        assert second.status_code == 503  # second failure each: both breakers open now
+        assert 25 <= int(second.headers["retry-after"]) <= 30
+
+        forced = client.post("/classify", json={"text": "printer jam", "force_model": "tfidf"})
+        assert forced.status_code == 503 and "forced model" in forced.json()["detail"]
+        assert "circuit_open" in forced.json()["detail"]
+        assert 25 <= int(forced.headers["retry-after"]) <= 30
+        assert client.get("/health").json()["downstream"]["tfidf"]["breaker"] == "open"
+
+
+def test_a_model_service_starts_while_the_registry_is_down(monkeypatch):
+    """The app is built without asking MLflow; /health answers and says why there is no model;
+    the loading thread keeps asking (here MLflow's own retries are off, so each try fails at
+    once instead of backing off for minutes)."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    down = f"http://127.0.0.1:{free_port()}"
+    # The service points this process's MLflow at the dead server: point it back afterwards.
+    with tracking_at(mlflow.get_tracking_uri()):
+        serves_without_a_registry(down)
+
+
+def serves_without_a_registry(down: str) -> None:
+    settings = Settings(mlflow_tracking_uri=down, model_poll_s=10)
+    started = time.monotonic()
+    app = create_model_app("tfidf", settings)
+    assert time.monotonic() - started < 5
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 30
+        while client.get("/health").json()["status"] == "loading":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        health = client.get("/health").json()
+        assert health["uri"] == "models:/callcenterai-tfidf@production" and health["follows_alias"]
+        assert health["status"] == "failed" and not health["ready"]
+        assert "cannot ask the registry" in health["error"]
+        assert client.get("/ready").status_code == 503
+        assert client.post("/predict", json={"text": "printer jam"}).status_code == 503
