@@ -170,9 +170,7 @@ def test_natural_tickets_are_weighted_in_training(tmp_path):
     assert sample_weights(train, params).tolist() == [1.0, 3.0, 1.0]
 
 
-def test_training_and_evaluation_texts_are_scrubbed_before_anything_sees_them(
-    tmp_path, sample_csv
-):
+def test_training_and_evaluation_texts_are_scrubbed_before_anything_sees_them(tmp_path, sample_csv):
     """Security review finding 9: personal data in training tickets (an e-mail seen twice, say)
     would become vocabulary stored in the model; every text is masked as the agent masks it."""
     from callcenterai.config import Params

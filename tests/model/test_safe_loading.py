@@ -68,9 +68,7 @@ def test_a_model_switched_to_pickle_is_refused_before_it_is_read(trained, tmp_pa
     assert not marker.exists()
 
 
-def test_a_skops_file_with_a_foreign_type_is_refused_whatever_its_mlmodel_trusts(
-    trained, tmp_path
-):
+def test_a_skops_file_with_a_foreign_type_is_refused_whatever_its_mlmodel_trusts(trained, tmp_path):
     _, result = trained
     folder, marker = tampered_copy(result, tmp_path), tmp_path / "pwned"
     hostile = make_pipeline(FunctionTransformer(os.system))
