@@ -9,7 +9,8 @@ service refused that request, e.g. 413) is a ``DownstreamError`` too (reason ``h
 not a breaker failure: the service is healthy, and one client's bad tickets must not cut
 everybody else off. Nor is a 503 "not ready" (reason
 ``not_ready``): the service is up and answers at once that it has no model yet (loading, or not
-trained yet on a first start), so asking it costs nothing and the agent can say exactly why.
+trained yet on a first start), so asking it costs nothing and the agent can say exactly why;
+a 503 with ``Retry-After`` is a service whose queue is full (reason ``busy``), not a broken one.
 """
 
 from __future__ import annotations
@@ -112,8 +113,8 @@ class ModelClient:
             raise self._failed("unavailable") from None
         finally:
             self.metrics.downstream_latency.labels(self.kind).observe(time.perf_counter() - started)
-        if response.status_code == 503:
-            raise _Refused("not_ready")
+        if response.status_code == 503:  # up: busy (it says when to retry), or no model yet
+            raise _Refused("busy" if "retry-after" in response.headers else "not_ready")
         if 400 <= response.status_code < 500:
             raise _Refused(f"http_{response.status_code}")
         if response.status_code != 200:

@@ -75,3 +75,52 @@ def serves_without_a_registry(down: str) -> None:
         assert "cannot ask the registry" in health["error"]
         assert client.get("/ready").status_code == 503
         assert client.post("/predict", json={"text": "printer jam"}).status_code == 503
+
+
+def test_a_busy_model_service_is_neither_unready_nor_a_breaker_failure():
+    """A model service whose micro-batch queue is full answers 503 with Retry-After: the agent
+    names it busy (not "no model yet") and does not count it against the breaker."""
+    import asyncio
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from callcenterai.services.downstream import DownstreamError, ModelClient
+    from callcenterai.services.metrics import AgentMetrics
+
+    class Busy(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server naming
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'{"detail": "the service is busy"}'
+            self.send_response(503)
+            self.send_header("Retry-After", "1")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    async def ask_three_times():
+        client = ModelClient(
+            "tfidf", f"http://127.0.0.1:{server.server_port}", 2.0, 2, 30.0, AgentMetrics("t")
+        )
+        reasons = []
+        for _ in range(3):
+            try:
+                await client.predict("printer jam")
+            except DownstreamError as error:
+                reasons.append(error.reason)
+        state = client.breaker_state
+        await client.close()
+        return reasons, state
+
+    try:
+        reasons, state = asyncio.run(ask_three_times())
+    finally:
+        server.shutdown()
+    assert reasons == ["busy"] * 3
+    assert state == "closed"
