@@ -293,9 +293,14 @@ def register_models(tracking_uri: str, folders: dict[str, Path]) -> dict[str, st
     versions = {}
     with tracking_at(tracking_uri):
         client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        # An explicit experiment: the fluent API's active one may be left by an earlier caller
+        # in this process and not exist on this fresh server.
+        experiment = client.get_experiment_by_name("soak")
+        experiment_id = experiment.experiment_id if experiment else client.create_experiment("soak")
         for kind, folder in folders.items():
-            with mlflow.start_run(run_name=f"soak-{kind}") as run:
-                mlflow.log_artifacts(str(folder), "model")
+            run = client.create_run(experiment_id, run_name=f"soak-{kind}")
+            client.log_artifacts(run.info.run_id, str(folder), "model")
+            client.set_terminated(run.info.run_id)
             registered = mlflow.register_model(f"runs:/{run.info.run_id}/model", MODEL_NAMES[kind])
             versions[kind] = str(registered.version)
             move_production(MODEL_NAMES[kind], versions[kind], PRODUCTION_ALIAS, client)

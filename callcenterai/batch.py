@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from callcenterai.agent.routing import (
 )
 from callcenterai.agent.ticket import Scrubbed
 from callcenterai.config import RoutingSettings
-from callcenterai.errors import DataError
+from callcenterai.errors import BatchError, DataError
 from callcenterai.models.base import top_labels
 from callcenterai.models.store import is_mlflow_uri, load_classifier
 from callcenterai.tracking import setup_tracking
@@ -221,7 +222,18 @@ def run_ray(
         compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=1,
     )
-    yield from classified.iter_batches(batch_size=None, batch_format="pandas")
+    try:
+        yield from classified.iter_batches(batch_size=None, batch_format="pandas")
+    except ray.exceptions.RayError as exc:  # a worker died: its cause, in one line
+        raise BatchError(f"the Ray job failed: {_ray_cause(exc)}") from None
+
+
+def _ray_cause(exc: Exception) -> str:
+    """The last line of a Ray error that names the exception a worker raised (Ray's messages
+    carry the worker's whole traceback)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    named = [line for line in lines if re.match(r"^[\w.]+(Error|Exception): ", line)]
+    return (named or lines or [type(exc).__name__])[-1]
 
 
 def _plain_strings(table):
@@ -255,6 +267,9 @@ def classify_file(
     if workers == 0:
         batches = run_local(tickets, job, policy, batch_size)
     else:
+        # Loaded once here first: a missing, unsafe or damaged model is one line before any
+        # worker starts, not a dead actor's traceback.
+        load_models(job)
         batches = run_ray(tickets, job, policy, batch_size, workers, ray_address)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     partial = output_path.with_name(output_path.name + ".partial")

@@ -340,6 +340,13 @@ def up(
     tfidf_port: int = 8001,
     transformer_port: int = 8002,
     prometheus_port: int = 9090,
+    params: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--params",
+            help="Pipeline parameters for training (default: the project's params.yaml).",
+        ),
+    ] = None,
 ) -> None:
     """Run the whole system locally (no Docker): MLflow, both models, the agent, Prometheus.
 
@@ -356,6 +363,7 @@ def up(
         input.resolve() if input else None,
         echo=typer.echo,
         sample=sample,
+        params=params.resolve() if params else None,
     )
 
 

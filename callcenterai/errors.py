@@ -32,5 +32,9 @@ class ConfigurationError(CallCenterAIError):
     """The runtime settings contradict each other or leave a service unsafe to start."""
 
 
+class BatchError(CallCenterAIError):
+    """A batch job that failed while it ran (a worker died); nothing was written."""
+
+
 class OutputError(CallCenterAIError):
     """An output path cannot be written without destroying something that is not ours."""

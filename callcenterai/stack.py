@@ -79,6 +79,7 @@ class Stack:
     echo: callable = print
     sample: bool = False  # the built-in synthetic sample instead of the shipped real tickets
     training: Child | None = None  # the background transformer training of a first start
+    params: Path | None = None  # pipeline parameters for the bootstraps (default: params.yaml)
 
     @property
     def pidfile(self) -> Path:
@@ -214,6 +215,7 @@ class Stack:
             sys.executable, "-m", "callcenterai", "bootstrap", "--only", kind,
             "--workdir", str(self.folder / "bootstrap" / kind),
         ]  # fmt: skip
+        command += ["--params", str(self.params)] if self.params else []
         if self.sample:
             return command + ["--sample"]
         command += ["--input", str(self.input_csv)] if self.input_csv else []
@@ -466,10 +468,15 @@ def stop_running(folder: Path, timeout: float = 30) -> str:
 
 
 def run(
-    folder: Path, ports: Ports, input_csv: Path | None, echo=print, sample: bool = False
+    folder: Path,
+    ports: Ports,
+    input_csv: Path | None,
+    echo=print,
+    sample: bool = False,
+    params: Path | None = None,
 ) -> None:
     """Start the stack, wait, and always stop what was started."""
-    stack = Stack(folder, ports, input_csv, echo=echo, sample=sample)
+    stack = Stack(folder, ports, input_csv, echo=echo, sample=sample, params=params)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
     try:

@@ -3,6 +3,7 @@ or reordered, in one process and on a local Ray instance with 2 workers."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -115,6 +116,55 @@ def test_ray_with_two_workers_matches_one_process(job_uris, tickets_csv, tmp_pat
     assert outputs[2]["ticket_id"].tolist() == ids
     pd.testing.assert_frame_equal(outputs[0], outputs[2])
     assert set(outputs[2]["model_used"]) == {"tfidf", "transformer"}
+
+
+def test_a_missing_model_is_one_line_before_any_worker_starts(job_uris, tickets_csv, tmp_path):
+    """Checked in the driver: no Ray instance is started for a job that cannot run."""
+    import ray
+
+    from callcenterai.errors import ModelNotFoundError
+
+    broken = {**job_uris, "transformer": str(tmp_path / "no-such-model")}
+    job = BatchJob("agent-policy", broken, "ticket_id", "body")
+    with pytest.raises(ModelNotFoundError, match="no model at .*no-such-model"):
+        classify_file(tickets_csv, tmp_path / "out.parquet", job, RoutingSettings(), workers=2)
+    assert not ray.is_initialized() and not (tmp_path / "out.parquet").exists()
+
+
+def test_a_damaged_model_is_one_line_before_any_worker_starts(job_uris, tickets_csv, tmp_path):
+    """Files that look like a model but cannot be loaded: the CLI says so in one line."""
+    damaged = tmp_path / "damaged"
+    shutil.copytree(job_uris["tfidf"], damaged)
+    for path in damaged.rglob("*.skops"):
+        path.write_bytes(b"not a model")
+    output = tmp_path / "labels.parquet"
+    completed = subprocess.run(
+        [
+            sys.executable, "-m", "callcenterai", "batch",
+            "--input", str(tickets_csv), "--output", str(output), "--model", "tfidf",
+            "--text-column", "body", "--id-column", "ticket_id", "--workers", "2",
+            "--tfidf-model", str(damaged),
+        ],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 1, completed.stderr[-3000:]
+    assert "error: cannot load model" in completed.stderr and "damaged" in completed.stderr
+    assert "Traceback" not in completed.stderr and "Ray instance" not in completed.stderr
+    assert not output.exists()
+
+
+def test_a_worker_failure_is_reported_by_its_cause():
+    from callcenterai.batch import _ray_cause
+
+    message = (
+        'ray::MapWorker.__init__() (pid=1, ip=127.0.0.1)\n  File "batch.py", line 181\n'
+        "callcenterai.errors.ModelNotFoundError: cannot load model m: its files are damaged\n"
+        "\nDuring handling of the above exception, another exception occurred:\n"
+    )
+    assert _ray_cause(RuntimeError(message)) == (
+        "callcenterai.errors.ModelNotFoundError: cannot load model m: its files are damaged"
+    )
+    assert _ray_cause(RuntimeError("")) == "RuntimeError"
 
 
 def test_ray_workers_get_only_the_variables_they_need():

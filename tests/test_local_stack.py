@@ -18,7 +18,9 @@ import urllib.request
 
 import psutil
 import pytest
+import yaml
 
+from callcenterai.config import PROJECT_ROOT
 from tests.conftest import free_port, needs_prometheus, prometheus_query
 
 pytestmark = pytest.mark.slow
@@ -58,6 +60,17 @@ def wait_for_line(process, log_path, text: str, timeout: float) -> str:
     raise AssertionError(f"no {text!r} after {timeout} s:\n{log_path.read_text()[-4000:]}")
 
 
+def smaller_quick_profile(tmp_path) -> str:
+    """The project's parameters with a smaller quick transformer (fewer Kaggle tickets, shorter
+    inputs): this test checks that it is trained and joins, ``benchmarks/first_start.py`` times
+    the real profile. Written to a file given to ``up --params``."""
+    params = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
+    params["quick"]["transformer"].update(max_train_samples=400, max_val_samples=300, max_length=32)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return str(path)
+
+
 @needs_prometheus
 def test_local_stack_up_classify_and_stop(tmp_path):
     ports = {
@@ -65,6 +78,7 @@ def test_local_stack_up_classify_and_stop(tmp_path):
     }
     folder = tmp_path / "stack"
     command = [sys.executable, "-m", "callcenterai", "up", "--dir", str(folder)]
+    command += ["--params", smaller_quick_profile(tmp_path)]
     for name, port in ports.items():
         command += [f"--{name}-port", str(port)]
     log_path = tmp_path / "up.log"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -79,7 +80,13 @@ class ModelState:
     """The served model and its loading status, shared by the routes.
 
     ``self.model`` is replaced in one assignment; a request reads it once and keeps that model.
+    A version that failed to load is tried again after ``RETRY_FIRST_S``, then after twice as
+    long each time up to ``RETRY_MAX_S`` (a download cut by a registry restart heals itself; a
+    broken version costs one log line per try), and at once when the alias moves.
     """
+
+    RETRY_FIRST_S = 30.0
+    RETRY_MAX_S = 600.0
 
     def __init__(
         self,
@@ -95,6 +102,8 @@ class ModelState:
         self.error: str | None = None  # why no model is served
         self.reload_error: str | None = None  # why the newest version is not the one served
         self.failed_version: str | None = None
+        self.failed_attempts = 0  # tries of failed_version so far
+        self.retry_at = 0.0  # time.monotonic() from which failed_version is tried again
         self.waiting = False  # following an alias that no version holds yet
         self.loaded = threading.Event()
 
@@ -139,14 +148,24 @@ class ModelState:
             if self.failed_version is not None:  # the alias came back (a rollback): all is well
                 self._clear_failure()
             return False
-        if target == self.failed_version:
+        if target == self.failed_version and time.monotonic() < self.retry_at:
             return False
-        logger.info("%s now points to version %s; loading it", self.uri, target)
+        retry = target == self.failed_version
+        logger.info(
+            "%s %s version %s; loading it", self.uri,
+            "tries again" if retry else "now points to", target,
+        )  # fmt: skip
         try:
             model = self.source.load_version(target)
         except Exception as exc:  # noqa: BLE001 - the previous model keeps serving
+            self.failed_attempts = self.failed_attempts + 1 if retry else 1
             self.failed_version = target
-            self.reload_error = f"version {target} failed to load: {_failure(exc, self.uri)}"
+            delay = min(self.RETRY_MAX_S, self.RETRY_FIRST_S * 2 ** (self.failed_attempts - 1))
+            self.retry_at = time.monotonic() + delay
+            self.reload_error = (
+                f"version {target} failed to load: {_failure(exc, self.uri)} "
+                f"(tried {self.failed_attempts} time(s); next try in {delay:.0f} s)"
+            )
             if self.model is None:
                 self.error = self.reload_error
             self.metrics.reloads.labels(self.kind, "failed").inc()
@@ -165,6 +184,7 @@ class ModelState:
 
     def _clear_failure(self) -> None:
         self.failed_version = self.reload_error = None
+        self.failed_attempts = 0
         self.metrics.reload_failed.labels(self.kind).set(0)
 
     def _serve(self, model) -> None:

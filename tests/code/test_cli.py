@@ -107,11 +107,13 @@ def test_evaluate_a_registry_uri_uses_the_project_store(tmp_path, sample_csv):
     assert json.loads(result.stdout)["model"] == {"name": "callcenterai-tfidf", "version": "1"}
     assert not (elsewhere / "mlruns").exists() and not (elsewhere / "mlflow.db").exists()
 
-    import mlflow
+    from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlruns' / 'mlflow.db'}")
-    version = mlflow.MlflowClient().get_model_version("callcenterai-tfidf", "1")
-    run = mlflow.get_run(version.run_id)
+    # Both URIs: an earlier test in this process may have left a global registry URI set.
+    store = f"sqlite:///{home / 'mlruns' / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=store, registry_uri=store)
+    version = client.get_model_version("callcenterai-tfidf", "1")
+    run = client.get_run(version.run_id)
     assert "tickets_macro_f1" in run.data.metrics
     assert version.tags["tickets_macro_f1"] == str(run.data.metrics["tickets_macro_f1"])
 

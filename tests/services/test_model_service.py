@@ -226,12 +226,46 @@ def test_alias_state_waits_swaps_keeps_the_old_model_on_failure_and_recovers(tfi
     assert state.refresh() and state.version == "2" and first.version == "1"  # old one intact
     assert not state.refresh() and state.version == "2"  # version 3 is broken
     assert "version 3 failed to load" in state.reload_error and state.status == "ok"
-    assert not state.refresh() and loaded == ["1", "2"]  # a failed version is not retried
+    assert not state.refresh() and loaded == ["1", "2"]  # not retried within its back-off
     assert not state.refresh() and state.reload_error is None  # rolled back to 2: failure clear
     assert state.refresh() and state.version == "1"
     text = state.metrics.render()[0].decode()
     assert 'callcenterai_model_reloads_total{outcome="loaded",service="tfidf"} 3.0' in text
     assert 'callcenterai_model_reloads_total{outcome="failed",service="tfidf"} 1.0' in text
+    assert 'callcenterai_model_reload_failed{service="tfidf"} 0.0' in text
+
+
+def test_a_version_that_failed_to_load_is_tried_again_with_back_off(tfidf_dir):
+    """A download cut short (the registry restarting) is not final: the same version is tried
+    again once its back-off has passed, the wait doubling per failure, and served once it loads."""
+    from callcenterai.models.store import load_classifier
+    from callcenterai.services.model_service import AliasSource, ModelState
+
+    failures = iter([ConnectionError("registry went away"), OSError("truncated download")])
+
+    def load_version(version):
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        model = load_classifier(str(tfidf_dir))
+        model.version = version
+        return model
+
+    source = AliasSource("models:/callcenterai-tfidf@production", load_version)
+    source.current = lambda: "1"
+    state = ModelState("tfidf", source.uri, source=source)
+    state.load()
+    assert state.model is None and "tried 1 time(s); next try in 30 s" in state.error
+    first_retry = state.retry_at
+    assert not state.refresh() and state.failed_attempts == 1  # within its back-off: not tried
+    state.retry_at = 0  # the back-off has passed
+    assert not state.refresh() and "tried 2 time(s); next try in 60 s" in state.reload_error
+    assert state.retry_at > first_retry
+    state.retry_at = 0
+    assert state.refresh() and state.version == "1" and state.status == "ok"
+    assert state.reload_error is None and state.failed_attempts == 0
+    text = state.metrics.render()[0].decode()
+    assert 'callcenterai_model_reloads_total{outcome="failed",service="tfidf"} 2.0' in text
     assert 'callcenterai_model_reload_failed{service="tfidf"} 0.0' in text
 
 
