@@ -353,7 +353,7 @@ class MicroBatcher:
 def default_loader(kind: str, uri: str, settings: Settings) -> Callable[[], object]:
     def load():
         if is_mlflow_uri(uri):
-            use_tracking(settings)
+            use_tracking(settings, serving=True)
         options = {}
         if settings.inference_threads and kind == "transformer":
             options["threads"] = settings.inference_threads
@@ -368,7 +368,7 @@ def follows_alias(uri: str, settings: Settings) -> bool:
 
 
 def alias_source(kind: str, uri: str, settings: Settings) -> AliasSource:
-    use_tracking(settings)
+    use_tracking(settings, serving=True)
     name, _, _ = parse_alias_uri(uri)
     return AliasSource(
         uri, lambda version: default_loader(kind, f"models:/{name}/{version}", settings)()

@@ -7,6 +7,7 @@
   four minutes of back-off), then exited; nothing answered ``/health`` meanwhile.
 """
 
+import os
 import time
 
 from fastapi.testclient import TestClient
@@ -48,15 +49,21 @@ def test_a_503_from_the_agent_says_when_to_retry():
 
 def test_a_model_service_starts_while_the_registry_is_down(monkeypatch):
     """The app is built without asking MLflow; /health answers and says why there is no model;
-    the loading thread keeps asking (here MLflow's own retries are off, so each try fails at
-    once instead of backing off for minutes)."""
+    the loading thread keeps asking. Each try gives up after the service's own few HTTP retries
+    (seconds), not MLflow's default schedule (minutes of back-off, and 20-25 s of waiting after
+    the server is back, as the soak measured)."""
     import mlflow
 
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    from callcenterai.tracking import SERVING_HTTP_RETRIES
+
+    for name in SERVING_HTTP_RETRIES:  # unset, and unset again after the test
+        monkeypatch.setenv(name, "unset")
+        monkeypatch.delenv(name)
     down = f"http://127.0.0.1:{free_port()}"
     # The service points this process's MLflow at the dead server: point it back afterwards.
     with tracking_at(mlflow.get_tracking_uri()):
         serves_without_a_registry(down)
+    assert {name: os.environ.get(name) for name in SERVING_HTTP_RETRIES} == SERVING_HTTP_RETRIES
 
 
 def serves_without_a_registry(down: str) -> None:
@@ -65,7 +72,7 @@ def serves_without_a_registry(down: str) -> None:
     app = create_model_app("tfidf", settings)
     assert time.monotonic() - started < 5
     with TestClient(app) as client:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 15
         while client.get("/health").json()["status"] == "loading":
             assert time.monotonic() < deadline
             time.sleep(0.1)
