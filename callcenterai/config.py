@@ -258,6 +258,11 @@ class DataParams(BaseModel):
     short_ticket_words: int = Field(
         12, description="Tickets with at most this many words form the 'short' evaluation slice."
     )
+    scrub_names: bool = Field(
+        True,
+        description="Mask people's names (English, French) in training and evaluation texts, as "
+        "the agent does before a model call; false: structured identifiers only (faster).",
+    )
 
 
 class TfidfParams(BaseModel):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from callcenterai.agent.pii import scrub_training_text
+from callcenterai.agent.ticket import scrub_for_model
 from callcenterai.config import DataParams
 from callcenterai.data import LABEL, LANGUAGE, SOURCE, TEXT, load_tickets, resolve_columns
 from callcenterai.errors import DataError
@@ -197,12 +198,18 @@ def evaluate_frame(
     return metrics, predicted
 
 
+def training_scrubber(params: DataParams) -> Callable[[str], str]:
+    """How training and evaluation texts are scrubbed: the agent's own scrubbing, names
+    included unless ``data.scrub_names`` is false."""
+    return partial(scrub_for_model, person_names=params.scrub_names)
+
+
 def load_eval_data(path: Path, params: DataParams) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read a labelled CSV for evaluation: PII masked as the agent masks it, empty rows dropped
     (and counted), nothing else."""
     text_columns, label_column = resolve_columns(Path(path), params)
     frame, report = load_tickets(
-        path, text_columns, label_column, deduplicate=False, scrub=scrub_training_text
+        path, text_columns, label_column, deduplicate=False, scrub=training_scrubber(params)
     )
     return frame, {
         "path": str(path),

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from callcenterai.agent.pii import scrub_training_text
 from callcenterai.config import (
     MODEL_NAMES,
     PRODUCTION_ALIAS,
@@ -35,7 +34,7 @@ from callcenterai.data import (
     split_tickets,
 )
 from callcenterai.errors import DataError, RegistryError
-from callcenterai.evaluate import evaluate_frame, load_eval_data, write_outputs
+from callcenterai.evaluate import evaluate_frame, load_eval_data, training_scrubber, write_outputs
 from callcenterai.models.store import is_mlflow_uri, load_classifier
 from callcenterai.promotion import promote
 from callcenterai.registry import alias_version, roll_back
@@ -100,7 +99,7 @@ def stage_prepare(input_path: Path, layout: Layout, params: Params) -> DataRepor
         natural_val_size=params.natural.val_size,
         corrections=corrections,
         feedback_holdout=params.feedback.holdout,
-        scrub=scrub_training_text,
+        scrub=training_scrubber(params.data),
     )
 
 
@@ -152,7 +151,7 @@ def train_from_csv(
         text_columns,
         label_column,
         min_per_label=params.data.min_per_label,
-        scrub=scrub_training_text,
+        scrub=training_scrubber(params.data),
     )
     splits = split_tickets(frame, params.data)
     report.split_sizes = {name: len(split) for name, split in splits.items()}

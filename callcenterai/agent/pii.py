@@ -654,10 +654,3 @@ def scrub_pii(text: str, language: str | None = None, names: bool = True) -> Scr
     (see :func:`find_pii`), so ``scrub_pii(text)`` scrubs structured identifiers only.
     """
     return apply_findings(text, find_pii(text, language=language, names=names))
-
-
-def scrub_training_text(text: str) -> str:
-    """The text a model is trained or evaluated on: what the agent would send it, as far as
-    patterns go (addresses, numbers, IBANs, IPs, secret URLs masked). Person names are left to
-    the agent: its name engine costs milliseconds a ticket, minutes on a training set."""
-    return scrub_pii(text, names=False).text

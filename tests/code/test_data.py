@@ -181,8 +181,11 @@ def test_training_and_evaluation_texts_are_scrubbed_before_anything_sees_them(tm
     frame = pd.read_csv(sample_csv)
     rows = frame.index[::10]  # about 120 tickets, in every label and every split
     frame.loc[rows, "Document"] = (
-        frame.loc[rows, "Document"] + " contact jdoe.private@example.com or +33 6 12 34 56 78"
+        frame.loc[rows, "Document"] + " contact jdoe.private@example.com or +33 6 12 34 56 78."
     )
+    # A signature, in the languages the agent's name engine covers (English, French).
+    signed = [row for row in rows if frame.loc[row, "language"] in ("en", "fr")]
+    frame.loc[signed, "Document"] = frame.loc[signed, "Document"] + " Regards, Margaret Thornbury"
     path = tmp_path / "with_pii.csv"
     frame.to_csv(path, index=False)
 
@@ -192,10 +195,16 @@ def test_training_and_evaluation_texts_are_scrubbed_before_anything_sees_them(tm
     for name in ("train", "val", "test"):
         text = (layout.processed / f"{name}.csv").read_text()
         assert "jdoe" not in text and "12 34 56 78" not in text, name
-        assert "[EMAIL]" in text, name
+        assert "Thornbury" not in text, name  # the agent's name engine, too
+        assert "[EMAIL]" in text and "[PERSON]" in text, name
     train = read_split(layout.processed / "train.csv")
     model = TfidfClassifier.train(train["text"], train["label"], Params().tfidf)
     vocabulary = model.pipeline.named_steps["features"].named_transformers_["tfidf"].vocabulary_
     assert not [term for term in vocabulary if "jdoe" in term or "private" in term]
+    assert not [term for term in vocabulary if "thornbury" in term]
     evaluated, _ = load_eval_data(path, Params().data)
+    assert not evaluated["text"].str.contains("jdoe|Thornbury").any()
+    # data.scrub_names false: structured identifiers only (what the parameter trades away).
+    evaluated, _ = load_eval_data(path, Params().data.model_copy(update={"scrub_names": False}))
     assert not evaluated["text"].str.contains("jdoe").any()
+    assert evaluated["text"].str.contains("Thornbury").any()
