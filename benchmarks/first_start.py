@@ -87,10 +87,13 @@ class Stack:
         raise RuntimeError(f"{what}: not within {timeout} s\n{self.log.read_text()[-3000:]}")
 
     def first_correct(self, started: float, timeout: float) -> dict[str, float | None]:
-        """Seconds from ``started`` until each ticket was first answered with its category."""
+        """Seconds from ``started`` until each ticket was first answered with its category;
+        None for a ticket still wrong a minute after the full system is up (both models)."""
         found: dict[str, float | None] = {}
         deadline = time.monotonic() + timeout
         while len(found) < len(TICKETS) and time.monotonic() < deadline:
+            if self.both_ready():
+                deadline = min(deadline, time.monotonic() + 60)
             if self.process.poll() is not None:
                 raise RuntimeError(f"`callcenterai up` exited:\n{self.log.read_text()[-3000:]}")
             for text, expected in TICKETS:

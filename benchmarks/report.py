@@ -958,6 +958,34 @@ def render_soak(result: dict) -> list[str]:
     return lines
 
 
+def render_images(result: dict) -> list[str]:
+    base = result["base"]
+    lines = [
+        "## Container images, built",
+        "",
+        f"Measured {result['measured_at']} on {result['machine']['cpus']} CPUs with "
+        f"`{result['command']}` (Docker engine {result['engine']}, legacy builder): "
+        "`docker/offline/build-images.sh` builds the project's Dockerfiles on "
+        f"`{base['name']}` (Debian 12's Python {base['python']}, "
+        f"{base['size_bytes'] / 1e6:,.0f} MB, made with debootstrap: no registry here) from a "
+        "wheelhouse of the pinned versions. Engine, base and wheelhouse took "
+        f"{result['prepare_seconds']:.0f} s (cached after the first run); the builds, from an "
+        f"empty layer cache, {result['build_seconds_total']:.0f} s in all.",
+        "",
+        "| image | size | estimate before any build | build | user | PyTorch inside |",
+        "|---|---|---|---|---|---|",
+    ]
+    for image, entry in result["images"].items():
+        estimate = entry["estimate_gb"]
+        lines.append(
+            f"| {image} | {entry['size_bytes'] / 1e9:.2f} GB | "
+            f"{'n/a' if estimate is None else f'{estimate:.2f} GB'} | {entry['build_seconds']} s | "
+            f"{entry['user']} (uid {entry['uid_inside']} inside) | "
+            f"{'yes' if entry['has_torch'] else 'no'} |"
+        )
+    return lines + [""]
+
+
 RENDERERS = {
     "tfidf": render_tfidf,
     "transformer": render_transformer,
@@ -974,6 +1002,7 @@ RENDERERS = {
     "feedback_loop": render_feedback_loop,
     "drift": render_drift,
     "soak": render_soak,
+    "images": render_images,
 }
 
 

@@ -4,7 +4,15 @@
 # server, so they only need MLFLOW_TRACKING_URI=http://mlflow:5000.
 # Build from the repository root: docker build -f docker/mlflow.Dockerfile .
 
-FROM python:3.11.14-slim-bookworm AS builder
+# The Python 3.11 base: the official image; where no registry is reachable, one built from Debian's
+# packages (docker/offline/build-images.sh), the same Dockerfile otherwise.
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+FROM ${PYTHON_IMAGE} AS builder
+# pip's settings from the build (PIP_NO_INDEX, PIP_FIND_LINKS, PIP_TRUSTED_HOST: a local
+# wheelhouse of the pinned versions); unset, pip uses PyPI. Builder stage only.
+ARG PIP_NO_INDEX
+ARG PIP_FIND_LINKS
+ARG PIP_TRUSTED_HOST
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
@@ -12,7 +20,7 @@ ENV PATH=/opt/venv/bin:$PATH
 # Same pin as pyproject.toml, so clients and server agree.
 RUN pip install --no-cache-dir mlflow==3.17.2
 
-FROM python:3.11.14-slim-bookworm
+FROM ${PYTHON_IMAGE}
 # MLflow rejects Host headers other than localhost and private IPs (DNS-rebinding protection);
 # the other containers call it as mlflow:5000. Compose overrides this list (MLFLOW_ALLOWED_HOSTS).
 ENV PYTHONDONTWRITEBYTECODE=1 \

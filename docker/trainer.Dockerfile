@@ -6,7 +6,15 @@
 # the PyPI build with its CUDA libraries is never pulled.
 # Build from the repository root: docker build -f docker/trainer.Dockerfile .
 
-FROM python:3.11.14-slim-bookworm AS builder
+# The Python 3.11 base: the official image; where no registry is reachable, one built from Debian's
+# packages (docker/offline/build-images.sh), the same Dockerfile otherwise.
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+FROM ${PYTHON_IMAGE} AS builder
+# pip's settings from the build (PIP_NO_INDEX, PIP_FIND_LINKS, PIP_TRUSTED_HOST: a local
+# wheelhouse of the pinned versions); unset, pip uses PyPI. Builder stage only.
+ARG PIP_NO_INDEX
+ARG PIP_FIND_LINKS
+ARG PIP_TRUSTED_HOST
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
@@ -24,7 +32,7 @@ COPY README.md ./
 COPY callcenterai ./callcenterai
 RUN pip install --no-cache-dir --no-deps --force-reinstall .
 
-FROM python:3.11.14-slim-bookworm
+FROM ${PYTHON_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \

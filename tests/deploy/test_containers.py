@@ -158,9 +158,16 @@ def pyproject_pin(name: str) -> str:
 def test_image_runs_as_non_root_from_a_pinned_slim_base(image):
     path = dockerfile(image)
     pairs = instructions(path)
+    # The base is a build argument (an offline build passes one made from Debian's packages),
+    # by default the official slim image, pinned.
+    bases = [
+        args for keyword, args in pairs if keyword == "ARG" and args.startswith("PYTHON_IMAGE=")
+    ]
+    assert len(bases) == 1 and pairs.index(("ARG", bases[0])) == 0, path.name
+    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11\.\d+-slim-\w+", bases[0]), bases[0]
     for keyword, args in pairs:
         if keyword == "FROM":
-            assert re.match(r"python:3\.11\.\d+-slim-\w+( AS \w+)?$", args), args
+            assert re.match(r"\$\{PYTHON_IMAGE\}( AS \w+)?$", args), args
     users = [args for keyword, args in final_stage(path) if keyword == "USER"]
     assert users, f"{path.name}: the final stage has no USER"
     user = users[-1].split(":")[0]
@@ -575,3 +582,41 @@ def test_serving_images_forbid_unpickling_models(service):
     may not deserialise anything in a serving image either."""
     text = (DOCKER_DIR / f"{service}.Dockerfile").read_text()
     assert re.search(r"^\s+MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false", text, flags=re.M)
+
+
+# --- Building where no registry is reachable (docker/offline) --------------------------------------
+
+OFFLINE_BUILD = DOCKER_DIR / "offline" / "build-images.sh"
+SHELLCHECK = shutil.which("shellcheck")
+
+
+@needs(SHELLCHECK, "shellcheck", "apt-get install shellcheck")
+def test_the_offline_build_script_passes_shellcheck():
+    result = subprocess.run(  # nosec B603 - fixed argv
+        [require(SHELLCHECK, "shellcheck"), str(OFFLINE_BUILD)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_offline_build_builds_every_image_with_arguments_each_dockerfile_declares():
+    """The script passes PYTHON_IMAGE and pip's settings as build arguments: each Dockerfile must
+    declare them (an undeclared one is ignored, and the build would try PyPI), and its default
+    image list must be every image."""
+    text = OFFLINE_BUILD.read_text()
+    defaults = re.search(r"else images=\(([^)]*)\)", text).group(1).split()
+    assert sorted(defaults) == sorted(IMAGES)
+    passed = set(re.findall(r"--build-arg (\w+)=", text))
+    assert passed == {"PYTHON_IMAGE", "PIP_NO_INDEX", "PIP_FIND_LINKS", "PIP_TRUSTED_HOST"}
+    for image in IMAGES:
+        declared = {args.split("=")[0] for keyword, args in instructions(dockerfile(image))
+                    if keyword == "ARG"}  # fmt: skip
+        assert passed <= declared, f"{image}: {passed - declared} not declared"
+    # The image names are the ones docker-compose.yml uses, so compose runs what was built.
+    assert "registry=${REGISTRY:-ghcr.io/callcenterai}" in text
+    assert '"$registry/callcenterai-$1:$tag"' in text
+    assert "${REGISTRY:-ghcr.io/callcenterai}/callcenterai-agent:${IMAGE_TAG:-latest}" in (
+        COMPOSE_FILE.read_text()
+    )
