@@ -584,7 +584,7 @@ def test_serving_images_forbid_unpickling_models(service):
     assert re.search(r"^\s+MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false", text, flags=re.M)
 
 
-# --- Building where no registry is reachable (docker/offline) --------------------------------------
+# --- Building where no registry is reachable (docker/offline) ---------------------------------
 
 OFFLINE_BUILD = DOCKER_DIR / "offline" / "build-images.sh"
 SHELLCHECK = shutil.which("shellcheck")
