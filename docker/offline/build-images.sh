@@ -61,9 +61,17 @@ build_base() {
     local rootfs="$state/rootfs"
     rm -rf "$rootfs"
     say "Python 3.11 base from Debian 12's packages at $mirror (debootstrap, about a minute)"
-    debootstrap --variant=minbase --include=python3.11,python3.11-venv,ca-certificates \
-        bookworm "$rootfs" "$mirror" >"$state/debootstrap.log" 2>&1 ||
+    debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$state/debootstrap.log" 2>&1 ||
         fail "debootstrap failed; its log ends with: $(tail -3 "$state/debootstrap.log")"
+    # Python with apt's own dependency resolution (debootstrap's --include misses some).
+    cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
+    {
+        chroot "$rootfs" apt-get update -q &&
+            DEBIAN_FRONTEND=noninteractive chroot "$rootfs" apt-get install -y -q \
+                --no-install-recommends python3.11 python3.11-venv ca-certificates
+    } >>"$state/debootstrap.log" 2>&1 ||
+        fail "installing Python in the base failed; the log ends with: $(tail -3 "$state/debootstrap.log")"
+    : >"$rootfs/etc/resolv.conf"
     ln -s /usr/bin/python3.11 "$rootfs/usr/local/bin/python"
     ln -s /usr/bin/python3.11 "$rootfs/usr/local/bin/python3"
     # Slim, as Debian's own -slim images are: no apt lists or package cache, and no
