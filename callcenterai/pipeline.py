@@ -35,7 +35,7 @@ from callcenterai.data import (
 )
 from callcenterai.errors import DataError, RegistryError
 from callcenterai.evaluate import evaluate_frame, load_eval_data, training_scrubber, write_outputs
-from callcenterai.models.store import is_mlflow_uri, load_classifier
+from callcenterai.models.store import check_model_output, is_mlflow_uri, load_classifier
 from callcenterai.promotion import promote
 from callcenterai.registry import alias_version, roll_back
 from callcenterai.sample import LABELS, write_sample
@@ -146,6 +146,7 @@ def train_from_csv(
     label_column: str,
 ) -> TrainResult:
     """One-step training from a raw CSV: clean, split in memory, train on train, validate on val."""
+    check_model_output(output)  # before reading and scrubbing the tickets, not after
     frame, report = load_tickets(
         input_path,
         text_columns,

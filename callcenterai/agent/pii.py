@@ -480,6 +480,9 @@ def _build_person_engine():
         return None
     # tldextract (imported by Presidio) tries to fetch the public suffix list and logs it.
     logging.getLogger("tldextract").setLevel(logging.CRITICAL)
+    # Presidio logs its start-up (device, engine, recognizers) at INFO: noise in every command
+    # that scrubs tickets; its warnings and errors still show.
+    logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
     from presidio_analyzer.nlp_engine import NlpEngineProvider
     from presidio_analyzer.predefined_recognizers import SpacyRecognizer
