@@ -31,7 +31,7 @@ def scrub_for_model(text: str, person_names: bool = True) -> str:
     scrubbed the same way, so a model learns and is measured on what it will be given, and no
     e-mail user name or person's name becomes vocabulary stored in a model. (All-lower-case
     text, such as the Kaggle tickets, skips language detection: no name is found in it.)"""
-    if not any(char.isupper() for char in PLACEHOLDER_RE.sub("", text)):
+    if not person_names or not any(char.isupper() for char in PLACEHOLDER_RE.sub("", text)):
         return pii.scrub_pii(text, names=False).text
     return scrub(text, person_names)[0].text
 
