@@ -54,6 +54,10 @@ class ModelClient:
         metrics: AgentMetrics,
     ):
         self.kind, self.url, self.metrics = kind, url.rstrip("/"), metrics
+        # httpx's timeout bounds each phase (connect, each read...); timeout_s bounds the whole
+        # call as well (asyncio.timeout in _predict): a service that answers byte by byte, or a
+        # slow connect followed by a slow read, still fails within timeout_s.
+        self.timeout_s = timeout_s
         self.client = httpx.AsyncClient(base_url=self.url, timeout=timeout_s)
         self.breaker = CircuitBreaker(
             failure_threshold=breaker_failures,
@@ -106,8 +110,11 @@ class ModelClient:
     async def _predict(self, text: str, explain: bool) -> Prediction:
         started = time.perf_counter()
         try:
-            response = await self.client.post("/predict", json={"text": text, "explain": explain})
-        except httpx.TimeoutException:
+            async with asyncio.timeout(self.timeout_s):
+                response = await self.client.post(
+                    "/predict", json={"text": text, "explain": explain}
+                )
+        except (httpx.TimeoutException, TimeoutError):
             raise self._failed("timeout") from None
         except httpx.TransportError:
             raise self._failed("unavailable") from None

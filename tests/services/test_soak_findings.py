@@ -131,3 +131,55 @@ def test_a_busy_model_service_is_neither_unready_nor_a_breaker_failure():
         server.shutdown()
     assert reasons == ["busy"] * 3
     assert state == "closed"
+
+
+def test_the_timeout_bounds_the_whole_call_not_each_read():
+    """A service that sends its answer a few bytes at a time, each read well within the timeout,
+    still fails the call once the timeout is spent (httpx's own timeout is per read)."""
+    import asyncio
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from callcenterai.services.downstream import DownstreamError, ModelClient
+    from callcenterai.services.metrics import AgentMetrics
+
+    body = b'{"label": "Hardware", "confidence": 0.9, "probabilities": {"Hardware": 0.9}}'
+
+    class Dribbling(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server naming
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for start in range(0, len(body), 8):  # 10 pieces, 0.2 s apart: 2 s in all
+                self.wfile.write(body[start : start + 8])
+                self.wfile.flush()
+                time.sleep(0.2)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Dribbling)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    async def ask_once():
+        client = ModelClient(
+            "transformer", f"http://127.0.0.1:{server.server_port}", 0.5, 5, 30.0, AgentMetrics("t")
+        )
+        started = time.perf_counter()
+        try:
+            await client.predict("printer jam")
+            reason = None
+        except DownstreamError as error:
+            reason = error.reason
+        elapsed = time.perf_counter() - started
+        await client.close()
+        return reason, elapsed
+
+    try:
+        reason, elapsed = asyncio.run(ask_once())
+    finally:
+        server.shutdown()
+    assert reason == "timeout"
+    assert elapsed < 1.5  # not the 2 s the answer takes to arrive
