@@ -26,7 +26,9 @@ if [ "${1:-}" = "--prepare" ]; then
     prepare_only=true
     shift
 fi
-if [ $# -gt 0 ]; then images=("$@"); else images=(mlflow trainer tfidf transformer agent); fi
+# The project's images (docker/*.Dockerfile), then the two that docker-compose.yml would pull,
+# made here from Debian's packages (docker/offline/*.Dockerfile, for compose.offline.yml).
+if [ $# -gt 0 ]; then images=("$@"); else images=(mlflow trainer tfidf transformer agent postgres prometheus); fi
 mkdir -p "$state"
 
 say() { echo "[images] $*"; }
@@ -128,15 +130,21 @@ serve_wheelhouse() {
 }
 
 build_image() {
-    local image=$1 name="$registry/callcenterai-$1:$tag" started log="$state/build-$1.log"
+    local image=$1 started log="$state/build-$1.log" name dockerfile args
+    if [ -f "docker/$image.Dockerfile" ]; then
+        name="$registry/callcenterai-$image:$tag" dockerfile="docker/$image.Dockerfile"
+        args=(--build-arg PYTHON_IMAGE="$python_image" --build-arg PIP_NO_INDEX=1
+            --build-arg PIP_FIND_LINKS="http://127.0.0.1:$port/" --build-arg PIP_TRUSTED_HOST=127.0.0.1)
+    elif [ -f "docker/offline/$image.Dockerfile" ]; then
+        name="$registry/callcenterai-offline-$image:$tag" dockerfile="docker/offline/$image.Dockerfile"
+        args=(--build-arg BASE_IMAGE="$python_image")
+    else
+        fail "no docker/$image.Dockerfile or docker/offline/$image.Dockerfile"
+    fi
     started=$(date +%s)
     say "building $name (log $log)"
-    docker build --network host -f "docker/$image.Dockerfile" -t "$name" \
-        --build-arg PYTHON_IMAGE="$python_image" \
-        --build-arg PIP_NO_INDEX=1 \
-        --build-arg PIP_FIND_LINKS="http://127.0.0.1:$port/" \
-        --build-arg PIP_TRUSTED_HOST=127.0.0.1 \
-        . >"$log" 2>&1 || fail "$image: the build failed; its log ends with:
+    docker build --network host -f "$dockerfile" -t "$name" "${args[@]}" . >"$log" 2>&1 ||
+        fail "$image: the build failed; its log ends with:
 $(tail -8 "$log")"
     local seconds=$(($(date +%s) - started)) size
     size=$(docker image inspect -f '{{.Size}}' "$name")
@@ -155,7 +163,6 @@ fi
 serve_wheelhouse
 : >"$state/images.jsonl"
 for image in "${images[@]}"; do
-    [ -f "docker/$image.Dockerfile" ] || fail "no docker/$image.Dockerfile"
     build_image "$image"
 done
 say "done; use this engine with: export DOCKER_HOST=$DOCKER_HOST"

@@ -556,7 +556,9 @@ def test_trivy_finds_no_high_or_critical_misconfiguration(tmp_path):
 
     report = trivy_config(DOCKER_DIR, tmp_path / "cache")
     scanned = {result["Target"] for result in report.get("Results", [])}
-    assert scanned == {f"{image}.Dockerfile" for image in IMAGES}
+    assert scanned == {f"{image}.Dockerfile" for image in IMAGES} | {
+        f"offline/{image}.Dockerfile" for image in OFFLINE_IMAGES
+    }
     assert findings(report) == []
 
 
@@ -586,14 +588,22 @@ def test_serving_images_forbid_unpickling_models(service):
 
 # --- Building where no registry is reachable (docker/offline) ---------------------------------
 
-OFFLINE_BUILD = DOCKER_DIR / "offline" / "build-images.sh"
+OFFLINE_DIR = DOCKER_DIR / "offline"
+OFFLINE_BUILD = OFFLINE_DIR / "build-images.sh"
+OFFLINE_COMPOSE = OFFLINE_DIR / "compose.offline.yml"
+# What docker-compose.yml pulls, made from Debian's packages where no registry is reachable.
+OFFLINE_IMAGES = ("postgres", "prometheus")
 SHELLCHECK = shutil.which("shellcheck")
 
 
 @needs(SHELLCHECK, "shellcheck", "apt-get install shellcheck")
-def test_the_offline_build_script_passes_shellcheck():
+def test_the_offline_scripts_pass_shellcheck():
     result = subprocess.run(  # nosec B603 - fixed argv
-        [require(SHELLCHECK, "shellcheck"), str(OFFLINE_BUILD)],
+        [
+            require(SHELLCHECK, "shellcheck"),
+            str(OFFLINE_BUILD),
+            str(OFFLINE_DIR / "postgres-entrypoint.sh"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -604,19 +614,86 @@ def test_the_offline_build_script_passes_shellcheck():
 def test_the_offline_build_builds_every_image_with_arguments_each_dockerfile_declares():
     """The script passes PYTHON_IMAGE and pip's settings as build arguments: each Dockerfile must
     declare them (an undeclared one is ignored, and the build would try PyPI), and its default
-    image list must be every image."""
+    image list must be every image, the offline PostgreSQL and Prometheus included."""
     text = OFFLINE_BUILD.read_text()
     defaults = re.search(r"else images=\(([^)]*)\)", text).group(1).split()
-    assert sorted(defaults) == sorted(IMAGES)
+    assert sorted(defaults) == sorted(IMAGES + OFFLINE_IMAGES)
     passed = set(re.findall(r"--build-arg (\w+)=", text))
-    assert passed == {"PYTHON_IMAGE", "PIP_NO_INDEX", "PIP_FIND_LINKS", "PIP_TRUSTED_HOST"}
+    project_args = {"PYTHON_IMAGE", "PIP_NO_INDEX", "PIP_FIND_LINKS", "PIP_TRUSTED_HOST"}
+    assert passed == project_args | {"BASE_IMAGE"}
     for image in IMAGES:
         declared = {args.split("=")[0] for keyword, args in instructions(dockerfile(image))
                     if keyword == "ARG"}  # fmt: skip
-        assert passed <= declared, f"{image}: {passed - declared} not declared"
-    # The image names are the ones docker-compose.yml uses, so compose runs what was built.
+        assert project_args <= declared, f"{image}: {project_args - declared} not declared"
+    for image in OFFLINE_IMAGES:
+        steps = instructions(OFFLINE_DIR / f"{image}.Dockerfile")
+        declared = {args.split("=")[0] for keyword, args in steps if keyword == "ARG"}
+        assert declared == {"BASE_IMAGE"}, image
+    # The image names are the ones the compose files use, so compose runs what was built.
     assert "registry=${REGISTRY:-ghcr.io/callcenterai}" in text
-    assert '"$registry/callcenterai-$1:$tag"' in text
+    assert 'name="$registry/callcenterai-$image:$tag"' in text
+    assert 'name="$registry/callcenterai-offline-$image:$tag"' in text
     assert "${REGISTRY:-ghcr.io/callcenterai}/callcenterai-agent:${IMAGE_TAG:-latest}" in (
         COMPOSE_FILE.read_text()
     )
+
+
+@needs_hadolint
+def test_hadolint_passes_on_the_offline_dockerfiles():
+    paths = sorted(str(p) for p in OFFLINE_DIR.glob("*.Dockerfile"))
+    assert len(paths) == len(OFFLINE_IMAGES)
+    result = subprocess.run(  # nosec B603 - fixed argv
+        [require(HADOLINT, "hadolint"), *paths],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("image", OFFLINE_IMAGES)
+def test_offline_images_copy_only_what_the_build_context_has(image):
+    for keyword, args in instructions(OFFLINE_DIR / f"{image}.Dockerfile"):
+        if keyword == "COPY":
+            source = args.split()[0]
+            assert (PROJECT_ROOT / source).is_file(), f"{image}: COPY {source}: no such file"
+            assert not dockerignored(source), f"{image}: {source} is dockerignored"
+
+
+@needs_compose
+def test_the_offline_override_replaces_only_the_pulled_images(tmp_path):
+    """compose.offline.yml: PostgreSQL and Prometheus are the images the script builds, nothing
+    is pulled, Grafana is off (a profile), and every other setting is docker-compose.yml's."""
+    result = run_compose(
+        tmp_path,
+        "-f",
+        str(OFFLINE_COMPOSE),
+        "config",
+        "--format",
+        "json",
+        env_lines=("GRAFANA_ADMIN_PASSWORD=x", "POSTGRES_PASSWORD=y"),
+    )
+    assert result.returncode == 0, result.stderr
+    offline = json.loads(result.stdout)["services"]
+    assert "grafana" not in offline  # in a profile nobody starts here
+    for image in OFFLINE_IMAGES:
+        assert (
+            offline[image]["image"] == f"ghcr.io/callcenterai/callcenterai-offline-{image}:latest"
+        )
+    assert {service["pull_policy"] for service in offline.values()} == {"never"}
+    plain = run_compose(
+        tmp_path, "config", "--format", "json",
+        env_lines=("GRAFANA_ADMIN_PASSWORD=x", "POSTGRES_PASSWORD=y"),
+    )  # fmt: skip
+    base = json.loads(plain.stdout)["services"]
+
+    def comparable(service: dict, ignored: set) -> dict:
+        kept = {key: value for key, value in service.items() if key not in ignored}
+        if "volumes" in kept:  # a merge may reorder them
+            kept["volumes"] = sorted(kept["volumes"], key=lambda volume: volume["target"])
+        return kept
+
+    for name, service in offline.items():
+        ignored = {"pull_policy"} | ({"image", "healthcheck"} if name in OFFLINE_IMAGES else set())
+        assert comparable(service, ignored) == comparable(base[name], ignored), name
