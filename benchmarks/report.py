@@ -333,6 +333,33 @@ def render_pii_names(result: dict, names: dict) -> list[str]:
     return lines
 
 
+def render_blend(blend: dict) -> list[str]:
+    """Both models on every ticket, probabilities averaged: an analysis beside the policy."""
+    test, natural = blend["test"], blend["multilingual_accuracy"]
+    lines = [
+        "",
+        "Analysis, not the agent's rule: both models on every ticket, answer = the label with the "
+        "highest weighted mean of their probabilities, the weight on the transformer chosen on "
+        f"validation: **{blend['weight']}**. Test macro-F1 / accuracy "
+        f"**{test['macro_f1']:.4f}** / {test['accuracy']:.4f}; natural evaluation set accuracy "
+        + ", ".join(f"{language} {value:.3f}" for language, value in sorted(natural.items()))
+        + ".",
+    ]
+    for name, interval in blend["test_bootstrap"].items():
+        lines.append(
+            f"Paired bootstrap of test macro-F1 {name.replace('_', ' ')}: 95 % interval "
+            f"[{interval['low']:+.4f}, {interval['high']:+.4f}]."
+        )
+    lines += ["", "| weight on the transformer | Kaggle val macro-F1 | natural val macro-F1 |"]
+    lines.append("|---|---|---|")
+    for point in blend["validation_curve"]:
+        lines.append(
+            f"| {point['weight']:.1f} | {point['kaggle_macro_f1']:.4f} | "
+            f"{point['natural_macro_f1']:.4f} |"
+        )
+    return lines
+
+
 def render_routing(result: dict) -> list[str]:
     chosen, val, test = result["chosen"], result["validation"], result["test"]
     languages = "/".join(chosen.get("tfidf_languages", ["en"]))
@@ -404,6 +431,8 @@ def render_routing(result: dict) -> list[str]:
         f"{best_complex['tfidf_min_confidence']}, complexity "
         f"{best_complex['complexity_threshold']}).",
     ]
+    if "blend" in result:
+        lines += render_blend(result["blend"])
     for key, title in (("multilingual", "language"), ("multilingual_varieties", "variety")):
         if key not in result:
             continue

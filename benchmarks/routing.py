@@ -17,6 +17,7 @@ re-renders ``reports/benchmark.md``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 from datetime import datetime, timezone
@@ -42,8 +43,12 @@ COMPLEXITY_GRID = [0.5, 0.6, 0.7, 0.8, 0.9, 1.01]
 LANGUAGE_SETS = [("en",), ("en", "fr", "ar")]
 
 
-def _predict(model, texts: list[str]) -> tuple[list[str], np.ndarray]:
-    return top_labels(model.predict_proba(texts), model.labels)
+# When both answered: the more confident answer, or a weighted vote of both models' probabilities
+# (the weight on the transformer's).
+ANSWER_RULES = [("most_confident", 0.5)] + [
+    ("weighted_vote", weight) for weight in (0.3, 0.4, 0.5, 0.6, 0.7)
+]
+BLEND_WEIGHTS = [round(float(x), 1) for x in np.arange(0.0, 1.001, 0.1)]
 
 
 def score_frame(frame: pd.DataFrame, models: dict) -> pd.DataFrame:
@@ -58,8 +63,18 @@ def score_frame(frame: pd.DataFrame, models: dict) -> pd.DataFrame:
     scored = frame.reset_index(drop=True).copy()
     scored["signals"] = [signals for _, signals in rows]
     texts = [scrubbed for scrubbed, _ in rows]
+    labels = sorted(next(iter(models.values())).labels)
     for kind, model in models.items():
-        scored[f"{kind}_label"], scored[f"{kind}_confidence"] = _predict(model, texts)
+        probabilities = model.predict_proba(texts)
+        scored[f"{kind}_label"], scored[f"{kind}_confidence"] = top_labels(
+            probabilities, model.labels
+        )
+        order = [list(model.labels).index(label) for label in labels]
+        scored.attrs[f"{kind}_probabilities"] = np.asarray(probabilities)[:, order]
+        scored[f"{kind}_probabilities"] = [
+            dict(zip(labels, map(float, row))) for row in scored.attrs[f"{kind}_probabilities"]
+        ]
+    scored.attrs["labels"] = labels
     return scored
 
 
@@ -67,7 +82,7 @@ def replay(scored: pd.DataFrame, policy: RoutingSettings) -> tuple[list[str], np
     labels, consulted = [], []
     for row in scored.itertuples():
         model, called = route_offline(
-            row.signals, row.tfidf_confidence, row.transformer_confidence, policy
+            row.signals, row.tfidf_probabilities, row.transformer_probabilities, policy
         )
         labels.append(getattr(row, f"{model}_label"))
         consulted.append(called)
@@ -129,31 +144,35 @@ def curve(scored: pd.DataFrame) -> list[dict]:
     truth = scored["label"].to_numpy()
     natural = (scored["source"] == "natural").to_numpy()
     english = np.asarray([s.language == "en" for s in scored["signals"]])
-    for languages in LANGUAGE_SETS:
-        for confidence in CONFIDENCE_GRID:
-            for complexity in COMPLEXITY_GRID:
-                policy = RoutingSettings(
-                    tfidf_languages=languages,
-                    tfidf_min_confidence=confidence,
-                    complexity_threshold=complexity,
-                )
-                agent, consulted = replay(scored, policy)
-                agent = np.asarray(agent)
-                kaggle_f1 = f1_score(truth[~natural], agent[~natural], average="macro")
-                natural_f1 = f1_score(truth[natural], agent[natural], average="macro")
-                points.append(
-                    {
-                        "tfidf_languages": list(languages),
-                        "tfidf_min_confidence": confidence,
-                        "complexity_threshold": complexity,
-                        "transformer_share": round(float(consulted.mean()), 4),
-                        "transformer_share_english": round(float(consulted[english].mean()), 4),
-                        **_scores(truth, agent),
-                        "kaggle_macro_f1": round(float(kaggle_f1), 4),
-                        "natural_macro_f1": round(float(natural_f1), 4),
-                        "criterion": round(float((kaggle_f1 + natural_f1) / 2), 4),
-                    }
-                )
+    for languages, confidence, complexity, (answer, weight) in itertools.product(
+        LANGUAGE_SETS, CONFIDENCE_GRID, COMPLEXITY_GRID, ANSWER_RULES
+    ):
+        policy = RoutingSettings(
+            tfidf_languages=languages,
+            tfidf_min_confidence=confidence,
+            complexity_threshold=complexity,
+            answer=answer,
+            vote_weight=weight,
+        )
+        agent, consulted = replay(scored, policy)
+        agent = np.asarray(agent)
+        kaggle_f1 = f1_score(truth[~natural], agent[~natural], average="macro")
+        natural_f1 = f1_score(truth[natural], agent[natural], average="macro")
+        points.append(
+            {
+                "tfidf_languages": list(languages),
+                "tfidf_min_confidence": confidence,
+                "complexity_threshold": complexity,
+                "answer": answer,
+                "vote_weight": weight,
+                "transformer_share": round(float(consulted.mean()), 4),
+                "transformer_share_english": round(float(consulted[english].mean()), 4),
+                **_scores(truth, agent),
+                "kaggle_macro_f1": round(float(kaggle_f1), 4),
+                "natural_macro_f1": round(float(natural_f1), 4),
+                "criterion": round(float((kaggle_f1 + natural_f1) / 2), 4),
+            }
+        )
     return points
 
 
@@ -167,7 +186,7 @@ def agent_confidences(scored: pd.DataFrame, policy: RoutingSettings) -> np.ndarr
     confidences = []
     for row in scored.itertuples():
         model, _ = route_offline(
-            row.signals, row.tfidf_confidence, row.transformer_confidence, policy
+            row.signals, row.tfidf_probabilities, row.transformer_probabilities, policy
         )
         confidences.append(getattr(row, f"{model}_confidence"))
     return np.asarray(confidences)
@@ -206,6 +225,52 @@ def per_group(scored: pd.DataFrame, policy: RoutingSettings, column: str) -> dic
     return result
 
 
+def blended(scored: pd.DataFrame, weight: float) -> np.ndarray:
+    """Both models always answer; the label with the highest weighted mean probability
+    (``weight`` on the transformer) is the answer. An analysis, not an agent rule yet."""
+    mixed = (
+        weight * scored.attrs[f"{TRANSFORMER}_probabilities"]
+        + (1 - weight) * scored.attrs[f"{TFIDF}_probabilities"]
+    )
+    return np.asarray(scored.attrs["labels"])[mixed.argmax(axis=1)]
+
+
+def blend_analysis(val: pd.DataFrame, test: pd.DataFrame, multilingual: pd.DataFrame) -> dict:
+    """Weight chosen on validation by the routing criterion; test and evaluation set scored once."""
+    truth = val["label"].to_numpy()
+    natural = (val["source"] == "natural").to_numpy()
+    curve_points = []
+    for weight in BLEND_WEIGHTS:
+        answer = blended(val, weight)
+        kaggle_f1 = f1_score(truth[~natural], answer[~natural], average="macro")
+        natural_f1 = f1_score(truth[natural], answer[natural], average="macro")
+        curve_points.append(
+            {
+                "weight": weight,
+                "kaggle_macro_f1": round(float(kaggle_f1), 4),
+                "natural_macro_f1": round(float(natural_f1), 4),
+                "criterion": round(float((kaggle_f1 + natural_f1) / 2), 4),
+            }
+        )
+    best = max(curve_points, key=lambda point: point["criterion"])
+    answer = blended(test, best["weight"])
+    tested = test["label"].tolist()
+    eval_answer = blended(multilingual, best["weight"])
+    return {
+        "weight": best["weight"],
+        "validation_curve": curve_points,
+        "test": _scores(tested, answer),
+        "test_bootstrap": {
+            f"blend_minus_{kind}": paired_bootstrap(tested, answer, test[f"{kind}_label"])
+            for kind in (TFIDF, TRANSFORMER)
+        },
+        "multilingual_accuracy": {
+            language: round(float(np.mean(eval_answer[group.index] == group["label"])), 3)
+            for language, group in multilingual.groupby("language")
+        },
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--processed", type=Path, default=PROJECT_ROOT / "data" / "processed")
@@ -229,6 +294,8 @@ def main() -> None:
         tfidf_languages=tuple(chosen["tfidf_languages"]),
         tfidf_min_confidence=chosen["tfidf_min_confidence"],
         complexity_threshold=chosen["complexity_threshold"],
+        answer=chosen["answer"],
+        vote_weight=chosen["vote_weight"],
     )
     result = {
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -242,12 +309,14 @@ def main() -> None:
         "curve": points,
         "multilingual": per_group(multilingual, policy, "language"),
         "multilingual_varieties": per_group(multilingual, policy, "variety"),
+        "blend": blend_analysis(val, test, multilingual),
         "rows": {"val": len(val), "test": len(test), "multilingual": len(multilingual)},
     }
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
     (REPORT_DIR / "routing.json").write_text(json.dumps(result, indent=2))
     print(json.dumps({k: result[k] for k in ("chosen", "validation", "test")}, indent=2))
     print(json.dumps(result["multilingual"], indent=2))
+    print(json.dumps({k: v for k, v in result["blend"].items() if k != "validation_curve"}))
     render_report()
 
 

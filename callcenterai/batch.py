@@ -3,8 +3,8 @@
 ``callcenterai batch --input tickets.csv --output labels.parquet --model tfidf|transformer|
 agent-policy`` runs each ticket through what the services run: the PII scrubber, the shared
 normaliser (inside the models) and the model, or for ``agent-policy`` the agent's routing policy
-(TF-IDF first, the transformer for non-English, unsure or complex tickets, the more confident
-answer). The output has one row per input ticket, in input order: the id, ``label``,
+(TF-IDF first, the transformer for non-English, unsure or complex tickets, the answer rule
+when both answered). The output has one row per input ticket, in input order: the id, ``label``,
 ``confidence`` and ``model_used``.
 
 On Ray (``--workers N``), the tickets become a Ray Dataset whose batches go to N actors, each
@@ -116,11 +116,14 @@ def load_models(job: BatchJob) -> dict:
     }
 
 
-def _answers(model, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _answers(model, texts: list[str]) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """Labels, confidences and each ticket's probabilities by label."""
     if not texts:
-        return np.array([], dtype=object), np.array([], dtype=float)
-    labels, confidences = top_labels(model.predict_proba(texts), model.labels)
-    return np.asarray(labels, dtype=object), confidences
+        return np.array([], dtype=object), np.array([], dtype=float), []
+    probabilities = model.predict_proba(texts)
+    labels, confidences = top_labels(probabilities, model.labels)
+    by_label = [dict(zip(model.labels, map(float, row))) for row in probabilities]
+    return np.asarray(labels, dtype=object), confidences, by_label
 
 
 def classify_frame(
@@ -134,12 +137,15 @@ def classify_frame(
     confidences = np.zeros(n)
     used = np.empty(n, dtype=object)
     if job.mode in (TFIDF, TRANSFORMER):
-        labels[:], confidences[:] = _answers(models[job.mode], texts)
+        labels[:], confidences[:], _ = _answers(models[job.mode], texts)
         used[:] = job.mode
     else:
         plans = [plan_route(ticket.signals, policy) for ticket in scrubbed]
         first_tfidf = [i for i, plan in enumerate(plans) if plan.first == TFIDF]
-        tfidf_labels, tfidf_conf = _answers(models[TFIDF], [texts[i] for i in first_tfidf])
+        tfidf_labels, tfidf_conf, tfidf_probs = _answers(
+            models[TFIDF], [texts[i] for i in first_tfidf]
+        )
+        tfidf_probabilities = dict(zip(first_tfidf, tfidf_probs))
         labels[first_tfidf], confidences[first_tfidf], used[first_tfidf] = (
             tfidf_labels,
             tfidf_conf,
@@ -151,10 +157,13 @@ def classify_frame(
             for i, conf in zip(first_tfidf, tfidf_conf)
             if needs_transformer(plans[i], float(conf), policy)
         ]
-        tr_labels, tr_conf = _answers(models[TRANSFORMER], [texts[i] for i in consult])
-        for i, label, conf in zip(consult, tr_labels, tr_conf):
+        tr_labels, tr_conf, tr_probs = _answers(models[TRANSFORMER], [texts[i] for i in consult])
+        for i, label, conf, probs in zip(consult, tr_labels, tr_conf, tr_probs):
             answered_first = plans[i].first == TFIDF
-            if not answered_first or pick_answer(confidences[i], conf, policy) == TRANSFORMER:
+            if (
+                not answered_first
+                or pick_answer(tfidf_probabilities[i], probs, policy) == TRANSFORMER
+            ):
                 labels[i], confidences[i], used[i] = label, conf, TRANSFORMER
     result = frame[[job.id_column]].copy()
     result["label"], result["confidence"], result["model_used"] = labels, confidences, used

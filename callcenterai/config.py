@@ -48,8 +48,14 @@ class RoutingSettings(BaseModel):
     complexity_threshold: float = Field(
         1.01, ge=0, description="Complexity at which the transformer is consulted (>1: never)."
     )
-    answer: Literal["most_confident", "transformer"] = Field(
+    answer: Literal["most_confident", "transformer", "weighted_vote"] = Field(
         "most_confident", description="Whose answer wins when both models answered."
+    )
+    vote_weight: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="weighted_vote: weight of the transformer's probabilities (TF-IDF: 1 - it).",
     )
 
 

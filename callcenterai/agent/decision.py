@@ -27,6 +27,7 @@ class Answer(Protocol):
 
     label: str
     confidence: float
+    probabilities: dict[str, float]
     explanation: Any
 
 
@@ -112,13 +113,29 @@ class Decision:
         both = f"{' and '.join(why)}, so the transformer was consulted"
         if TRANSFORMER not in self.answers:
             return f"TF-IDF answered: {both}, but it did not answer."
-        if policy.answer != "most_confident":
+        if policy.answer == TRANSFORMER:
             return f"The transformer answered: {both}."
         other = TFIDF if self.answered == TRANSFORMER else TRANSFORMER
+        if self.answer.label == self._label(other):
+            return f"{capitalised} answered: {both}; both models gave {self.answer.label}."
+        if policy.answer == "weighted_vote":
+            weight = policy.vote_weight
+            return (
+                f"{capitalised} answered: {both}; its label won the vote of both models' "
+                f"probabilities (weight {weight:.1f} on the transformer): {self.answer.label} "
+                f"{self._vote(self.answer.label):.2f} vs {self._label(other)} "
+                f"{self._vote(self._label(other)):.2f}."
+            )
         return (
             f"{capitalised} answered: {both}; its answer was the more confident "
             f"({self.answer.confidence:.2f} vs {self._confidence(other):.2f})."
         )
+
+    def _vote(self, label: str) -> float:
+        weight = self.policy.vote_weight
+        return weight * self.answers[TRANSFORMER].probabilities.get(label, 0.0) + (
+            1 - weight
+        ) * self.answers[TFIDF].probabilities.get(label, 0.0)
 
     def review_reasons(self, min_confidence: float) -> list[str]:
         """Why a person should check this answer (empty: no need): a low calibrated confidence,
@@ -180,7 +197,7 @@ def decide(
     decision = Decision(plan, signals, policy, answers, failures, answered=next(iter(answers)))
     if len(answers) == 2:
         decision.answered = pick_answer(
-            answers[TFIDF].confidence, answers[TRANSFORMER].confidence, policy
+            answers[TFIDF].probabilities, answers[TRANSFORMER].probabilities, policy
         )
         return decision
     failed = next(iter(failures), None)

@@ -11,9 +11,10 @@ The policy is a pure function of a ticket's signals, so the service and the offl
 4. ``complexity``: a ticket whose complexity score reaches ``complexity_threshold`` consults the
    transformer even when TF-IDF is confident.
 
-When both models answered, the more confident answer is kept (``answer="most_confident"``) or
-the transformer's (``answer="transformer"``). On the validation split, keeping the more
-confident answer beat always trusting the transformer (reports/benchmark.md, Routing).
+When both models answered, the answer kept is the more confident one (``answer="most_confident"``),
+the transformer's (``answer="transformer"``), or the one whose label wins a weighted vote of both
+models' probabilities (``answer="weighted_vote"``, ``vote_weight`` on the transformer). The rule
+is chosen on the validation split with the thresholds (reports/benchmark.md, Routing).
 
 Thresholds are settings (:class:`~callcenterai.config.RoutingSettings`, ``CALLCENTERAI_ROUTE_*``),
 not code; their defaults were tuned on the validation split.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 from callcenterai.config import RoutingSettings
@@ -131,25 +133,48 @@ def needs_transformer(plan: Plan, tfidf_confidence: float, policy: RoutingSettin
     return plan.consult_transformer or low
 
 
+def _top(probabilities: Mapping[str, float]) -> tuple[str, float]:
+    label = max(probabilities, key=probabilities.__getitem__)
+    return label, probabilities[label]
+
+
 def pick_answer(
-    tfidf_confidence: float, transformer_confidence: float, policy: RoutingSettings
+    tfidf: Mapping[str, float], transformer: Mapping[str, float], policy: RoutingSettings
 ) -> str:
-    """Both models answered: which one's answer is returned."""
+    """Both models answered, each with its probabilities by label: whose answer is returned.
+
+    ``most_confident``: the higher top probability; ``transformer``: always the transformer's;
+    ``weighted_vote``: of the two answers, the one whose label has the higher weighted mean of
+    both models' probabilities (``vote_weight`` on the transformer's). The vote only ever
+    chooses between the two answers: the label, confidence and explanation returned are one
+    model's own.
+    """
     if policy.answer == TRANSFORMER:
         return TRANSFORMER
+    (tfidf_label, tfidf_confidence), (transformer_label, transformer_confidence) = (
+        _top(tfidf),
+        _top(transformer),
+    )
+    if policy.answer == "weighted_vote" and tfidf_label != transformer_label:
+        weight = policy.vote_weight
+
+        def vote(label: str) -> float:
+            return weight * transformer.get(label, 0.0) + (1 - weight) * tfidf.get(label, 0.0)
+
+        return TRANSFORMER if vote(transformer_label) > vote(tfidf_label) else TFIDF
     return TRANSFORMER if transformer_confidence > tfidf_confidence else TFIDF
 
 
 def route_offline(
     signals: Signals,
-    tfidf_confidence: float,
-    transformer_confidence: float,
+    tfidf: Mapping[str, float],
+    transformer: Mapping[str, float],
     policy: RoutingSettings,
 ) -> tuple[str, bool]:
-    """The policy on precomputed confidences (tuning): (model that answers, transformer called)."""
+    """The policy on precomputed probabilities (tuning): (answering model, transformer called)."""
     plan = plan_route(signals, policy)
     if plan.first == TRANSFORMER:
         return TRANSFORMER, True
-    if not needs_transformer(plan, tfidf_confidence, policy):
+    if not needs_transformer(plan, _top(tfidf)[1], policy):
         return TFIDF, False
-    return pick_answer(tfidf_confidence, transformer_confidence, policy), True
+    return pick_answer(tfidf, transformer, policy), True

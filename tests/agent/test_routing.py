@@ -94,18 +94,53 @@ def test_force_model_bypasses_every_rule():
         plan_route(signals(), POLICY, force_model="bert")
 
 
+def probs(label: str, confidence: float) -> dict[str, float]:
+    """A model's probabilities: ``confidence`` on ``label``, the rest on two other labels."""
+    rest = round((1 - confidence) / 2, 4)
+    return {label: confidence, "Access": rest, "Purchase": rest}
+
+
 def test_answer_rule():
-    assert pick_answer(0.6, 0.7, POLICY) == TRANSFORMER
-    assert pick_answer(0.7, 0.6, POLICY) == TFIDF
+    assert pick_answer(probs("Hardware", 0.6), probs("Storage", 0.7), POLICY) == TRANSFORMER
+    assert pick_answer(probs("Hardware", 0.7), probs("Storage", 0.6), POLICY) == TFIDF
     always = RoutingSettings(answer="transformer")
-    assert pick_answer(0.9, 0.1, always) == TRANSFORMER
+    assert pick_answer(probs("Hardware", 0.9), probs("Storage", 0.1), always) == TRANSFORMER
+
+
+def test_weighted_vote_weighs_both_models_probabilities():
+    # TF-IDF: Hardware 0.55, Storage 0.45; the transformer: Storage 0.5, Hardware 0.1.
+    tfidf = {"Hardware": 0.55, "Storage": 0.45}
+    transformer = {"Storage": 0.5, "Hardware": 0.1, "Access": 0.4}
+    most_confident = RoutingSettings(answer="most_confident")
+    assert pick_answer(tfidf, transformer, most_confident) == TFIDF  # 0.55 > 0.5
+    even = RoutingSettings(answer="weighted_vote", vote_weight=0.5)
+    # Storage 0.5*0.5 + 0.5*0.45 = 0.475 against Hardware 0.5*0.1 + 0.5*0.55 = 0.325
+    assert pick_answer(tfidf, transformer, even) == TRANSFORMER
+    tfidf_only = RoutingSettings(answer="weighted_vote", vote_weight=0.0)
+    assert pick_answer(tfidf, transformer, tfidf_only) == TFIDF
+    # The same label from both: the more confident answer, whatever the weight.
+    assert pick_answer(probs("Storage", 0.6), probs("Storage", 0.9), even) == TRANSFORMER
+    assert pick_answer(probs("Storage", 0.95), probs("Storage", 0.9), even) == TFIDF
 
 
 def test_offline_replay_matches_the_rules():
-    assert route_offline(signals(), 0.9, 0.99, POLICY) == (TFIDF, False)
-    assert route_offline(signals(), 0.5, 0.7, POLICY) == (TRANSFORMER, True)
-    assert route_offline(signals(), 0.5, 0.4, POLICY) == (TFIDF, True)
-    assert route_offline(signals("écran noir", "fr", 0.9), 0.9, 0.2, POLICY) == (TRANSFORMER, True)
+    assert route_offline(signals(), probs("Hardware", 0.9), probs("Storage", 0.99), POLICY) == (
+        TFIDF,
+        False,
+    )
+    assert route_offline(signals(), probs("Hardware", 0.5), probs("Storage", 0.7), POLICY) == (
+        TRANSFORMER,
+        True,
+    )
+    assert route_offline(signals(), probs("Hardware", 0.5), probs("Storage", 0.4), POLICY) == (
+        TFIDF,
+        True,
+    )
+    french = signals("écran noir", "fr", 0.9)
+    assert route_offline(french, probs("Hardware", 0.9), probs("Storage", 0.4), POLICY) == (
+        TRANSFORMER,
+        True,
+    )
 
 
 def test_thresholds_come_from_settings(monkeypatch):
@@ -122,6 +157,9 @@ def test_defaults_are_the_routing_benchmarks_choice():
     assert set(policy.tfidf_languages) == set(chosen["tfidf_languages"])
     assert policy.tfidf_min_confidence == chosen["tfidf_min_confidence"]
     assert policy.complexity_threshold == chosen["complexity_threshold"]
+    assert policy.answer == chosen.get("answer", "most_confident")
+    if policy.answer == "weighted_vote":
+        assert policy.vote_weight == chosen["vote_weight"]
 
 
 def test_default_policy_lets_tfidf_answer_the_three_languages_only():
@@ -141,3 +179,37 @@ def test_fallback_reason_says_a_model_that_is_not_ready_is_not_ready():
         "the transformer is not ready yet (its model is loading or still being trained)"
     )
     assert fallback_reason("tfidf", "timeout") == "the tfidf service did not answer (timeout)"
+
+
+def test_the_explanation_says_how_the_answer_was_chosen():
+    from types import SimpleNamespace
+
+    from callcenterai.agent.decision import decide
+
+    def answer(probabilities):
+        label = max(probabilities, key=probabilities.get)
+        return SimpleNamespace(
+            label=label,
+            confidence=probabilities[label],
+            probabilities=probabilities,
+            explanation=None,
+        )
+
+    def decision(policy, tfidf, transformer):
+        plan = plan_route(signals(), policy)
+        assert needs_transformer(plan, max(tfidf.values()), policy)
+        answers = {TFIDF: answer(tfidf), TRANSFORMER: answer(transformer)}
+        return decide(plan, signals(), policy, answers, {})
+
+    vote = RoutingSettings(
+        tfidf_languages=("en",), tfidf_min_confidence=0.75, answer="weighted_vote", vote_weight=0.5
+    )
+    tfidf = {"Hardware": 0.55, "Storage": 0.45}
+    transformer = {"Storage": 0.5, "Hardware": 0.1, "Access": 0.4}
+    voted = decision(vote, tfidf, transformer)
+    assert voted.answered == TRANSFORMER and voted.answer.label == "Storage"
+    assert "won the vote" in voted.reason() and "Storage 0.47 vs Hardware 0.33" in voted.reason()
+    confident = decision(POLICY, tfidf, transformer)
+    assert confident.answered == TFIDF and "more confident (0.55 vs 0.50)" in confident.reason()
+    agreeing = decision(vote, tfidf, {"Hardware": 0.9, "Storage": 0.1})
+    assert agreeing.answered == TRANSFORMER and "both models gave Hardware" in agreeing.reason()
